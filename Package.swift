@@ -1,0 +1,57 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// LibTorch (Debian's libtorch-dev) provides the engine; see README "Set-up" and scripts/install-deps.sh.
+let torchLink: [LinkerSetting] = [.linkedLibrary("torch_cpu"), .linkedLibrary("c10")]
+
+let package = Package(
+    name: "aidetect",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "aidetect", targets: ["aidetect"]),
+        .library(name: "Torch", targets: ["Torch"]),
+        .library(name: "NN", targets: ["NN"]),
+        .library(name: "Models", targets: ["Models"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C++ shim over LibTorch with a pure-C header (ctorch_ prefix). No C++ exception crosses it.
+        .target(
+            name: "CTorch",
+            cxxSettings: [.unsafeFlags(["-O2", "-Wno-deprecated-declarations"])],
+            linkerSettings: torchLink
+        ),
+        .target(name: "Torch", dependencies: ["CTorch"]),
+        .target(name: "NN", dependencies: ["Torch"]),
+        .target(name: "Models", dependencies: ["NN"]),
+        // C wrappers over Debian's image codecs (libjpeg-turbo, libpng, libwebp, libtiff, giflib, libheif, libavif).
+        .target(
+            name: "CImageCodecs",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [
+                .linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("webp"),
+                .linkedLibrary("webpdemux"), .linkedLibrary("tiff"), .linkedLibrary("gif"),
+                .linkedLibrary("heif"), .linkedLibrary("avif"),
+            ]
+        ),
+        .target(name: "Imaging", dependencies: ["CImageCodecs"]),
+        .target(name: "ImagingTorch", dependencies: ["Imaging", "Torch"]),
+        .target(name: "TestSupport", dependencies: ["Torch"]),
+        .target(
+            name: "AIDetectCLI",
+            dependencies: [
+                "Models", "Imaging", "ImagingTorch",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "aidetect", dependencies: ["AIDetectCLI"]),
+        .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ImagingTorch", "TestSupport"]),
+    ],
+    cxxLanguageStandard: .cxx17
+)

@@ -1,0 +1,1 @@
+int cimg_placeholder(void);

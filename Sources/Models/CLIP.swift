@@ -1,0 +1,92 @@
+// The CLIP ViT-B/16 image encoder (Radford et al. 2021, "Learning Transferable Visual Models From Natural
+// Language Supervision") in OpenAI's layout: conv1, class_embedding, positional_embedding, ln_pre,
+// transformer.resblocks.N.{ln_1, attn.in_proj_weight, attn.out_proj, ln_2, mlp.c_fc, mlp.c_proj}, ln_post,
+// proj. QuickGELU activations. Output: the projected, un-normalised 512-d image embedding.
+import NN
+import Torch
+
+final class CLIPResidualBlock: Module {
+    let ln1: LayerNorm, attn: MultiheadAttention, ln2: LayerNorm, fc: Linear, projection: Linear
+    init(width: Int, heads: Int) {
+        ln1 = LayerNorm(width)
+        attn = MultiheadAttention(dimensions: width, heads: heads)
+        ln2 = LayerNorm(width)
+        fc = Linear(inputFeatures: width, outputFeatures: width * 4)
+        projection = Linear(inputFeatures: width * 4, outputFeatures: width)
+        super.init()
+        register("ln_1", ln1); register("attn", attn); register("ln_2", ln2)
+        let mlp = Module()
+        mlp.register("c_fc", fc); mlp.register("c_proj", projection)
+        register("mlp", mlp)
+    }
+    override func callAsFunction(_ x: Tensor) -> Tensor {
+        let h = x + attn(ln1(x))
+        return h + projection(fc(ln2(h)).quickGelu())
+    }
+}
+
+/// CLIP's visual transformer. Feature hooks: "resblocks.0" ... ; `attentionModules` for rollout.
+public final class CLIPVisionTransformer: Module {
+    public let patch: Int, width: Int, imageSize: Int, outputDimensions: Int
+    let blocks: [CLIPResidualBlock]
+    public init(imageSize: Int = 224, patch: Int = 16, width: Int = 768, layers: Int = 12, heads: Int = 12, outputDimensions: Int = 512) {
+        self.patch = patch
+        self.width = width
+        self.imageSize = imageSize
+        self.outputDimensions = outputDimensions
+        blocks = (0..<layers).map { _ in CLIPResidualBlock(width: width, heads: heads) }
+        super.init()
+        register("conv1", Conv2d(inputChannels: 3, outputChannels: width, kernelSize: patch, stride: patch, bias: false))
+        let scale = 1 / Double(width).squareRoot()
+        let grid = imageSize / patch
+        Init.normal_(registerParameter("class_embedding", Tensor.empty([width])), std: scale)
+        Init.normal_(registerParameter("positional_embedding", Tensor.empty([grid * grid + 1, width])), std: scale)
+        register("ln_pre", LayerNorm(width))
+        let transformer = Module()
+        transformer.register("resblocks", Sequential(blocks))
+        register("transformer", transformer)
+        register("ln_post", LayerNorm(width))
+        Init.normal_(registerParameter("proj", Tensor.empty([width, outputDimensions])), std: scale)
+    }
+    public override var featureNames: [String] { blocks.indices.map { "resblocks.\($0)" } }
+    public var attentionModules: [MultiheadAttention] { blocks.map(\.attn) }
+
+    public override func callAsFunction(_ x: Tensor) -> Tensor {
+        let n = x.size(0)
+        let p = module(at: "conv1")!(x)
+        let grid = (p.size(2), p.size(3))
+        // [N, W, h, w] -> [N, h*w, W]
+        var h = p.flattened(start: 2).transposed(1, 2)
+        let cls = parameter("class_embedding").reshaped([1, 1, width]).expanded([n, 1, width])
+        h = concatenated([cls, h], axis: 1)
+        let pos = resizedPositionEmbedding(parameter("positional_embedding").unsqueezed(axis: 0), grid: imageSize / patch, newGrid: grid)
+        h = module(at: "ln_pre")!(h + pos)
+        for (i, b) in blocks.enumerated() { h = hooked("resblocks.\(i)", b(h)) }
+        let cls0 = module(at: "ln_post")!(h.select(axis: 1, index: 0))
+        return cls0.matmul(parameter("proj"))
+    }
+}
+
+/// CLIP image encoder with a linear probe head: logits = head(embedding / |embedding|).
+/// (UniversalFakeDetect-style detector; the encoder is usually frozen.)
+public final class CLIPProbe: Module {
+    public let encoder: CLIPVisionTransformer
+    public let head: Linear
+    public init(classes: Int = 1) {
+        encoder = CLIPVisionTransformer()
+        head = Linear(inputFeatures: 512, outputFeatures: classes)
+        super.init()
+        register("encoder", encoder)
+        register("head", head)
+    }
+    public override var featureNames: [String] { encoder.featureNames.map { "encoder.\($0)" } }
+    public override func callAsFunction(_ x: Tensor) -> Tensor {
+        let e = encoder(x)
+        return head(e / e.norm(axes: [1], keepDims: true).clamped(min: 1e-12))
+    }
+}
+
+let clipEntries: [ModelEntry] = [
+    ModelEntry(name: "clip_vit_b16", summary: "CLIP ViT-B/16 image encoder + linear probe", reference: "Radford et al. 2021",
+               defaultClasses: 1, preprocessing: .clip, dense: false) { CLIPProbe(classes: $0.classes ?? 1) },
+]

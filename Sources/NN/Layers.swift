@@ -1,0 +1,289 @@
+import Foundation
+import Torch
+
+/// y = x W^T + b (torch.nn.Linear). Keys: `weight` [out, in], `bias` [out].
+public final class Linear: Module {
+    public let inputFeatures: Int, outputFeatures: Int
+    public init(inputFeatures: Int, outputFeatures: Int, bias: Bool = true) {
+        self.inputFeatures = inputFeatures
+        self.outputFeatures = outputFeatures
+        super.init()
+        let w = registerParameter("weight", Tensor.empty([outputFeatures, inputFeatures]))
+        Init.kaimingUniform_(w, a: 5.0.squareRoot())
+        if bias {
+            let bound = 1 / Double(max(inputFeatures, 1)).squareRoot()
+            Init.uniform_(registerParameter("bias", Tensor.empty([outputFeatures])), -bound, bound)
+        }
+    }
+    public var weight: Tensor { parameter("weight") }
+    public var bias: Tensor? { optionalParameter("bias") }
+    public override func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
+}
+
+/// 2-D convolution over NCHW input (torch.nn.Conv2d).
+public final class Conv2d: Module {
+    public let stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                dilation: Int = 1, groups: Int = 1, bias: Bool = true) {
+        precondition(inputChannels % groups == 0 && outputChannels % groups == 0,
+                     "Conv2d: channels (\(inputChannels) -> \(outputChannels)) must be divisible by groups (\(groups))")
+        self.stride = (stride, stride)
+        self.padding = (padding, padding)
+        self.dilation = (dilation, dilation)
+        self.groups = groups
+        super.init()
+        let w = registerParameter("weight", Tensor.empty([outputChannels, inputChannels / groups, kernelSize, kernelSize]))
+        Init.kaimingUniform_(w, a: 5.0.squareRoot())
+        if bias {
+            let bound = 1 / Double(Init.fans(w.shape).fanIn).squareRoot()
+            Init.uniform_(registerParameter("bias", Tensor.empty([outputChannels])), -bound, bound)
+        }
+    }
+    public var weight: Tensor { parameter("weight") }
+    public var bias: Tensor? { optionalParameter("bias") }
+    public override func callAsFunction(_ x: Tensor) -> Tensor {
+        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+}
+
+/// Transposed 2-D convolution (torch.nn.ConvTranspose2d). `weight` is [in, out/groups, k, k].
+public final class ConvTranspose2d: Module {
+    public let stride: (Int, Int), padding: (Int, Int), outputPadding: (Int, Int), groups: Int
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                outputPadding: Int = 0, groups: Int = 1, bias: Bool = true) {
+        precondition(inputChannels % groups == 0 && outputChannels % groups == 0, "ConvTranspose2d: channels must be divisible by groups")
+        self.stride = (stride, stride)
+        self.padding = (padding, padding)
+        self.outputPadding = (outputPadding, outputPadding)
+        self.groups = groups
+        super.init()
+        let w = registerParameter("weight", Tensor.empty([inputChannels, outputChannels / groups, kernelSize, kernelSize]))
+        Init.kaimingUniform_(w, a: 5.0.squareRoot())
+        if bias {
+            // PyTorch computes fan_in from weight.size(1) * k * k for transposed convs.
+            let bound = 1 / Double(Init.fans(w.shape).fanIn).squareRoot()
+            Init.uniform_(registerParameter("bias", Tensor.empty([outputChannels])), -bound, bound)
+        }
+    }
+    public override func callAsFunction(_ x: Tensor) -> Tensor {
+        convTranspose2d(x, weight: parameter("weight"), bias: optionalParameter("bias"), stride: stride, padding: padding,
+                        outputPadding: outputPadding, groups: groups)
+    }
+}
+
+/// Batch normalisation over channel dimension 1 (torch.nn.BatchNorm2d / BatchNorm1d).
+/// Keys: weight, bias, running_mean, running_var, num_batches_tracked.
+public final class BatchNorm: Module {
+    public let eps: Double, momentum: Double
+    public init(features: Int, eps: Double = 1e-5, momentum: Double = 0.1, affine: Bool = true) {
+        self.eps = eps
+        self.momentum = momentum
+        super.init()
+        if affine {
+            registerParameter("weight", Tensor.ones([features]))
+            registerParameter("bias", Tensor.zeros([features]))
+        }
+        registerBuffer("running_mean", Tensor.zeros([features]))
+        registerBuffer("running_var", Tensor.ones([features]))
+        registerBuffer("num_batches_tracked", Tensor.zeros([], dtype: .int64))
+    }
+    public override func callAsFunction(_ x: Tensor) -> Tensor {
+        if isTraining { withNoGrad { buffer("num_batches_tracked").add_(1) } }
+        return batchNorm(x, runningMean: buffer("running_mean"), runningVar: buffer("running_var"),
+                         weight: optionalParameter("weight"), bias: optionalParameter("bias"),
+                         training: isTraining, momentum: momentum, eps: eps)
+    }
+}
+public typealias BatchNorm2d = BatchNorm
+
+/// Layer normalisation over the last dimensions (torch.nn.LayerNorm).
+public final class LayerNorm: Module {
+    public let shape: [Int], eps: Double
+    public init(_ shape: [Int], eps: Double = 1e-5, affine: Bool = true) {
+        self.shape = shape
+        self.eps = eps
+        super.init()
+        if affine {
+            registerParameter("weight", Tensor.ones(shape))
+            registerParameter("bias", Tensor.zeros(shape))
+        }
+    }
+    public convenience init(_ features: Int, eps: Double = 1e-5) { self.init([features], eps: eps) }
+    public override func callAsFunction(_ x: Tensor) -> Tensor {
+        layerNorm(x, normalizedShape: shape, weight: optionalParameter("weight"), bias: optionalParameter("bias"), eps: eps)
+    }
+}
+
+/// Group normalisation (torch.nn.GroupNorm).
+public final class GroupNorm: Module {
+    public let groups: Int, eps: Double
+    public init(groups: Int, channels: Int, eps: Double = 1e-5) {
+        precondition(channels % groups == 0, "GroupNorm: \(channels) channels not divisible by \(groups) groups")
+        self.groups = groups
+        self.eps = eps
+        super.init()
+        registerParameter("weight", Tensor.ones([channels]))
+        registerParameter("bias", Tensor.zeros([channels]))
+    }
+    public override func callAsFunction(_ x: Tensor) -> Tensor {
+        groupNorm(x, groups: groups, weight: parameter("weight"), bias: parameter("bias"), eps: eps)
+    }
+}
+
+/// Zeroes elements with probability `p` in training mode, scaling the rest by 1/(1-p).
+public final class Dropout: Module {
+    public let p: Double
+    public init(_ p: Double = 0.5) {
+        precondition(p >= 0 && p < 1, "Dropout: p must be in [0, 1), got \(p)")
+        self.p = p
+    }
+    public override func callAsFunction(_ x: Tensor) -> Tensor { p == 0 ? x : dropout(x, p: p, training: isTraining) }
+}
+
+public final class MaxPool2d: Module {
+    public let kernel: Int, stride: Int, padding: Int, ceilMode: Bool
+    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0, ceilMode: Bool = false) {
+        kernel = kernelSize
+        self.stride = stride ?? kernelSize
+        self.padding = padding
+        self.ceilMode = ceilMode
+    }
+    public override func callAsFunction(_ x: Tensor) -> Tensor {
+        maxPool2d(x, kernelSize: (kernel, kernel), stride: (stride, stride), padding: (padding, padding), ceilMode: ceilMode)
+    }
+}
+
+public final class AvgPool2d: Module {
+    public let kernel: Int, stride: Int, padding: Int
+    public init(kernelSize: Int, stride: Int? = nil, padding: Int = 0) {
+        kernel = kernelSize
+        self.stride = stride ?? kernelSize
+        self.padding = padding
+    }
+    public override func callAsFunction(_ x: Tensor) -> Tensor {
+        avgPool2d(x, kernelSize: (kernel, kernel), stride: (stride, stride), padding: (padding, padding))
+    }
+}
+
+public final class AdaptiveAvgPool2d: Module {
+    public let size: (Int, Int)
+    public init(outputSize: Int) { size = (outputSize, outputSize) }
+    public override func callAsFunction(_ x: Tensor) -> Tensor { adaptiveAvgPool2d(x, outputSize: size) }
+}
+
+public final class AdaptiveMaxPool2d: Module {
+    public let size: (Int, Int)
+    public init(outputSize: Int) { size = (outputSize, outputSize) }
+    public override func callAsFunction(_ x: Tensor) -> Tensor { adaptiveMaxPool2d(x, outputSize: size) }
+}
+
+/// A lookup table of `count` vectors (torch.nn.Embedding); input: int64 indices.
+public final class Embedding: Module {
+    public init(count: Int, dimensions: Int) {
+        super.init()
+        Init.normal_(registerParameter("weight", Tensor.empty([count, dimensions])))
+    }
+    public override func callAsFunction(_ x: Tensor) -> Tensor { embedding(x, weight: parameter("weight")) }
+}
+
+/// Flattens dimensions start...end (default: all but the batch).
+public final class Flatten: Module {
+    public let start: Int, end: Int
+    public init(start: Int = 1, end: Int = -1) {
+        self.start = start
+        self.end = end
+    }
+    public override func callAsFunction(_ x: Tensor) -> Tensor { x.flattened(start: start, end: end) }
+}
+
+public final class Identity: Module {
+    public override init() {}
+    public override func callAsFunction(_ x: Tensor) -> Tensor { x }
+}
+
+/// Elementwise activations as modules (no parameters).
+public final class Activation: Module {
+    public enum Kind: Sendable { case relu, relu6, gelu, geluTanh, quickGelu, silu, sigmoid, tanh, hardswish, leakyRelu(Double) }
+    public let kind: Kind
+    public init(_ kind: Kind) { self.kind = kind }
+    public override func callAsFunction(_ x: Tensor) -> Tensor {
+        switch kind {
+        case .relu: return x.relu()
+        case .relu6: return x.relu6()
+        case .gelu: return x.gelu()
+        case .geluTanh: return x.gelu(approximateTanh: true)
+        case .quickGelu: return x.quickGelu()
+        case .silu: return x.silu()
+        case .sigmoid: return x.sigmoid()
+        case .tanh: return x.tanh()
+        case .hardswish: return x.hardswish()
+        case .leakyRelu(let s): return x.leakyRelu(s)
+        }
+    }
+}
+public func ReLU() -> Activation { Activation(.relu) }
+public func GELU() -> Activation { Activation(.gelu) }
+public func SiLU() -> Activation { Activation(.silu) }
+
+/// Applies children in order; keys are "0", "1", ... as in torch.nn.Sequential.
+public final class Sequential: Module {
+    public private(set) var layers: [Module] = []
+    public init(_ layers: [Module]) {
+        super.init()
+        for l in layers { append(l) }
+    }
+    public convenience init(_ layers: Module...) { self.init(layers) }
+    public func append(_ m: Module) {
+        register(String(layers.count), m)
+        layers.append(m)
+    }
+    public var count: Int { layers.count }
+    public subscript(i: Int) -> Module { layers[i] }
+    public override func callAsFunction(_ x: Tensor) -> Tensor { layers.reduce(x) { $1($0) } }
+}
+
+/// Multi-head scaled dot-product attention (torch.nn.MultiheadAttention, batch_first).
+/// Keys: in_proj_weight [3E, E], in_proj_bias [3E], out_proj.weight, out_proj.bias.
+public final class MultiheadAttention: Module {
+    public let dimensions: Int, heads: Int
+    public let outProjection: Linear
+    /// The attention weights of the last call ([N, heads, L, S]) when `keepAttention` is set (for rollout).
+    public var keepAttention = false
+    public private(set) var lastAttention: Tensor?
+
+    public init(dimensions: Int, heads: Int, bias: Bool = true) {
+        precondition(dimensions % heads == 0, "MultiheadAttention: \(dimensions) not divisible by \(heads) heads")
+        self.dimensions = dimensions
+        self.heads = heads
+        outProjection = Linear(inputFeatures: dimensions, outputFeatures: dimensions, bias: bias)
+        super.init()
+        Init.xavierUniform_(registerParameter("in_proj_weight", Tensor.empty([3 * dimensions, dimensions])))
+        if bias {
+            registerParameter("in_proj_bias", Tensor.zeros([3 * dimensions]))
+            withNoGrad { outProjection.bias?.zero_() }
+        }
+        register("out_proj", outProjection)
+    }
+
+    /// Self-attention over x [N, L, E].
+    public override func callAsFunction(_ x: Tensor) -> Tensor { attend(query: x, key: x, value: x, mask: nil) }
+
+    /// Attention with an optional additive mask broadcastable to [N, heads, L, S].
+    public func attend(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?) -> Tensor {
+        let n = query.size(0), l = query.size(1), s = key.size(1), hd = dimensions / heads
+        let w = parameter("in_proj_weight"), b = optionalParameter("in_proj_bias")
+        let ws = w.chunked(3, axis: 0)
+        let bs = b?.chunked(3, axis: 0)
+        // [N, L, E] -> [N, L, H, hd] -> [N, H, L, hd]
+        let q = linear(query, weight: ws[0], bias: bs?[0]).reshaped([n, l, heads, hd]).transposed(1, 2)
+        let k = linear(key, weight: ws[1], bias: bs?[1]).reshaped([n, s, heads, hd]).transposed(1, 2)
+        let v = linear(value, weight: ws[2], bias: bs?[2]).reshaped([n, s, heads, hd]).transposed(1, 2)
+        var scores = q.matmul(k.transposed(-2, -1)) * (1 / Double(hd).squareRoot())  // [N, H, L, S]
+        if let mask { scores = scores + mask }
+        let attn = scores.softmax(axis: -1)
+        lastAttention = keepAttention ? attn.detached() : nil
+        // [N, H, L, hd] -> [N, L, H, hd] -> [N, L, E]
+        let o = attn.matmul(v).transposed(1, 2).reshaped([n, l, dimensions])
+        return outProjection(o)
+    }
+}

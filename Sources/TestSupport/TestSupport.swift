@@ -1,0 +1,59 @@
+import Foundation
+import Torch
+
+/// Helpers shared by the test targets: numeric comparison, fixture lookup, data-dependent skips.
+public enum TestSupport {
+    /// The largest absolute difference and whether `actual` is within `atol + rtol * |expected|` everywhere.
+    public static func allClose(_ actual: Tensor, _ expected: Tensor, rtol: Double = 1e-4, atol: Double = 1e-5)
+        -> (ok: Bool, maxAbs: Double, message: String) {
+        guard actual.shape == expected.shape else {
+            return (false, .infinity, "shape \(actual.shape) != expected \(expected.shape)")
+        }
+        let a: [Double] = actual.toArray(), e: [Double] = expected.toArray()
+        var worst = 0.0, ok = true, firstBad = -1
+        for i in a.indices {
+            let d = Swift.abs(a[i] - e[i])
+            if a[i].isNaN != e[i].isNaN { ok = false; if firstBad < 0 { firstBad = i }; continue }
+            if d > worst { worst = d }
+            if d > atol + rtol * Swift.abs(e[i]) { ok = false; if firstBad < 0 { firstBad = i } }
+        }
+        let msg = ok ? "max |diff| \(worst)" :
+            "max |diff| \(worst); first mismatch at flat index \(firstBad): \(a[firstBad]) vs \(e[firstBad])"
+        return (ok, worst, msg)
+    }
+
+    /// ../shared/data relative to the repository (or $AIDETECT_DATA), if present.
+    public static var sharedData: URL? {
+        if let env = ProcessInfo.processInfo.environment["AIDETECT_DATA"], FileManager.default.fileExists(atPath: env) {
+            return URL(fileURLWithPath: env)
+        }
+        let repo = repositoryRoot
+        let candidate = repo.deletingLastPathComponent().appendingPathComponent("shared/data")
+        return FileManager.default.fileExists(atPath: candidate.path) ? candidate : nil
+    }
+
+    /// The package root (found from this source file's location).
+    public static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// A path under the pip cache that scripts/fetch_pretrained.sh fills (nil when not fetched).
+    public static func cached(_ relative: String) -> URL? {
+        let u = repositoryRoot.appendingPathComponent(".cache").appendingPathComponent(relative)
+        return FileManager.default.fileExists(atPath: u.path) ? u : nil
+    }
+}
+
+extension TestSupport {
+    /// A committed fixture: Tests/<target>/Fixtures/<name>.
+    public static func fixture(_ target: String, _ name: String) -> String {
+        repositoryRoot.appendingPathComponent("Tests/\(target)/Fixtures/\(name)").path
+    }
+    /// Loads a committed safetensors fixture (traps with a clear message if missing: run scripts/make_fixtures.py).
+    public static func loadFixture(_ target: String, _ name: String) -> [String: Tensor] {
+        let path = fixture(target, name)
+        do { return try Safetensors.load(path: path).tensors } catch {
+            preconditionFailure("fixture \(path) unreadable (\(error)); regenerate with /usr/bin/python3 scripts/make_fixtures.py")
+        }
+    }
+}
