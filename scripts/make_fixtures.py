@@ -217,7 +217,7 @@ def make_layers():
 # Models
 def seeded_fill(model):
     """Deterministic weights shared with Swift (ModelsTests.seededFill): sorted keys, one generator."""
-    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
     sd = model.state_dict()
     with torch.no_grad():
         for k in sorted(sd):
@@ -225,12 +225,12 @@ def seeded_fill(model):
             if k.endswith("num_batches_tracked"):
                 continue
             if k.endswith("running_var"):
-                t.copy_(torch.rand(t.shape) + 0.5)
+                t.copy_(torch.rand(t.shape, generator=gen) + 0.5)
             elif t.dim() >= 2:
                 fan_in = t[0].numel()
-                t.copy_(torch.randn(t.shape) / math.sqrt(fan_in))
+                t.copy_(torch.randn(t.shape, generator=gen) / math.sqrt(fan_in))
             else:
-                t.copy_(torch.randn(t.shape) * 0.1)
+                t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
     model.eval()
     return model
 

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/variable.h>
@@ -19,6 +20,7 @@
 
 struct ctorch_tensor_s { at::Tensor t; };
 struct ctorch_module_s { torch::jit::Module m; };
+struct ctorch_generator_s { at::Generator g; };
 
 namespace {
 thread_local std::string last_error;
@@ -46,6 +48,11 @@ inline at::IntArrayRef arr(const int64_t *p, int64_t n) { return at::IntArrayRef
 inline at::ScalarType st(int dtype) { return static_cast<at::ScalarType>(dtype); }
 inline at::Device dev(int type, int index) {
     return type == 1 ? at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index)) : at::Device(at::kCPU);
+}
+// Integer tensors take integral scalars as int64 (as Python's `x + 1` does), so their dtype is kept.
+inline at::Scalar scalar_for(const at::Tensor &x, double s) {
+    return (at::isIntegralType(x.scalar_type(), true) && s == static_cast<double>(static_cast<int64_t>(s)))
+               ? at::Scalar(static_cast<int64_t>(s)) : at::Scalar(s);
 }
 inline at::Reduction::Reduction red(int r) {
     return r == CTORCH_RED_NONE ? at::Reduction::None : (r == CTORCH_RED_SUM ? at::Reduction::Sum : at::Reduction::Mean);
@@ -223,6 +230,16 @@ int ctorch_to(ctorch_tensor *out, ctorch_tensor t, int dtype, int dt, int di) {
     OUT(T(t).to(dev(dt, di), st(dtype)));
 }
 
+int ctorch_generator_new(ctorch_generator *out, uint64_t seed) {
+    *out = nullptr;
+    GUARD(*out = new ctorch_generator_s{at::make_generator<at::CPUGeneratorImpl>(seed)});
+}
+void ctorch_generator_free(ctorch_generator g) { delete g; }
+int ctorch_random_with(ctorch_tensor *out, ctorch_generator g, int kind, const int64_t *shape, int64_t ndim) {
+    OUT(kind == 3 ? at::rand(arr(shape, ndim), g->g, at::TensorOptions().dtype(at::kFloat))
+                  : at::randn(arr(shape, ndim), g->g, at::TensorOptions().dtype(at::kFloat)));
+}
+
 // ---- elementwise -----------------------------------------------------------------------------
 int ctorch_unary(ctorch_tensor *out, int op, ctorch_tensor a) {
     OUT(([&]() -> at::Tensor {
@@ -302,9 +319,7 @@ int ctorch_binary(ctorch_tensor *out, int op, ctorch_tensor a, ctorch_tensor b) 
 int ctorch_binary_scalar(ctorch_tensor *out, int op, ctorch_tensor a, double s) {
     OUT(([&]() -> at::Tensor {
         const auto &x = T(a);
-        // Integer tensors keep integer results for integral scalars (as Python's `x + 1` does).
-        at::Scalar sc = (at::isIntegralType(x.scalar_type(), true) && s == static_cast<double>(static_cast<int64_t>(s)))
-                             ? at::Scalar(static_cast<int64_t>(s)) : at::Scalar(s);
+        at::Scalar sc = scalar_for(x, s);
         switch (op) {
             case CTORCH_ADD: return at::add(x, sc);
             case CTORCH_SUB: return at::sub(x, sc);
@@ -353,9 +368,9 @@ int ctorch_inplace_scalar(int op, ctorch_tensor a, double x, double y) {
     GUARD({
         auto &t = a->t;
         switch (op) {
-            case CTORCH_IPS_MUL: t.mul_(x); break;
-            case CTORCH_IPS_ADD: t.add_(x); break;
-            case CTORCH_IPS_FILL: t.fill_(x); break;
+            case CTORCH_IPS_MUL: t.mul_(scalar_for(t, x)); break;
+            case CTORCH_IPS_ADD: t.add_(scalar_for(t, x)); break;
+            case CTORCH_IPS_FILL: t.fill_(scalar_for(t, x)); break;
             case CTORCH_IPS_UNIFORM: t.uniform_(x, y); break;
             case CTORCH_IPS_NORMAL: t.normal_(x, y); break;
             case CTORCH_IPS_BERNOULLI: t.bernoulli_(x); break;

@@ -32,3 +32,24 @@ public func withGrad<R>(_ body: () throws -> R) rethrows -> R {
 }
 
 public var isGradEnabled: Bool { ctorch_is_grad_enabled() != 0 }
+
+/// A private random stream, independent of the global generator (reproducible under concurrency).
+/// Same algorithm as `torch.Generator().manual_seed(seed)`, so draws match PyTorch's.
+public final class Generator: @unchecked Sendable {
+    let handle: ctorch_generator
+    public init(seed: UInt64) {
+        var g: ctorch_generator?
+        check(ctorch_generator_new(&g, seed))
+        handle = g!
+    }
+    deinit { ctorch_generator_free(handle) }
+
+    private func draw(_ kind: Int32, _ shape: [Int]) -> Tensor {
+        let s = shape.map { Int64($0) }
+        return withExtendedLifetime(self) { Tensor.make { out in s.withUnsafeBufferPointer { ctorch_random_with(out, handle, kind, $0.baseAddress, Int64($0.count)) } } }
+    }
+    /// Uniform [0, 1) float32.
+    public func rand(_ shape: [Int]) -> Tensor { draw(3, shape) }
+    /// Standard normal float32.
+    public func randn(_ shape: [Int]) -> Tensor { draw(4, shape) }
+}

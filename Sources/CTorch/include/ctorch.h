@@ -21,6 +21,7 @@ extern "C" {
 
 typedef struct ctorch_tensor_s *ctorch_tensor;
 typedef struct ctorch_module_s *ctorch_module;
+typedef struct ctorch_generator_s *ctorch_generator;
 
 enum {
     CTORCH_U8 = 0, CTORCH_I8 = 1, CTORCH_I16 = 2, CTORCH_I32 = 3, CTORCH_I64 = 4,
@@ -82,6 +83,11 @@ int ctorch_eye(ctorch_tensor *out, int64_t n, int dtype);
 int ctorch_randint(ctorch_tensor *out, int64_t low, int64_t high, const int64_t *shape, int64_t ndim);
 int ctorch_randperm(ctorch_tensor *out, int64_t n);
 int ctorch_to(ctorch_tensor *out, ctorch_tensor t, int dtype, int device_type, int device_index);
+/// A private CPU random generator (same algorithm and seeding as torch.Generator().manual_seed(seed)).
+int ctorch_generator_new(ctorch_generator *out, uint64_t seed);
+void ctorch_generator_free(ctorch_generator g);
+/// kind: 3 rand, 4 randn, drawn from `g` (float32 CPU).
+int ctorch_random_with(ctorch_tensor *out, ctorch_generator g, int kind, const int64_t *shape, int64_t ndim);
 
 // ---- elementwise -----------------------------------------------------------------------------
 enum {

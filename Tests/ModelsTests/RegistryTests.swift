@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Models
+@testable import NN
+@testable import Torch
+
+/// Every registered model: forward shape, finite output, a gradient on every parameter, state-dict round trip.
+struct RegistryTests {
+    /// Small inputs that keep the suite fast on 2 cores (ViTs resize position embeddings to the grid).
+    static func testInput(_ e: ModelEntry) -> [Int] {
+        switch e.name {
+        case "fcn_resnet50": return [2, 3, 40, 48]
+        case "unet_small": return [2, 3, 40, 36]
+        case _ where e.name.hasPrefix("vit_") && e.name.hasSuffix("224"), "clip_vit_b16": return [2, 3, 32, 48]
+        case _ where e.preprocessing.inputSize <= 32: return [2, 3, 32, 32]
+        default: return [2, 3, 64, 64]
+        }
+    }
+
+    @Test func registryIsComplete() {
+        let expected = ["mlp_baseline", "lenet_baseline", "cifake_cnn", "resnet18", "resnet34", "resnet50", "resnext50_32x4d",
+                        "resnet20", "resnet32", "resnet44", "resnet56", "vit_tiny_patch16_224", "vit_small_patch16_224",
+                        "vit_base_patch16_224", "vit_tiny_patch4_32", "fcn_resnet50", "unet_small", "efficientnet_lite0", "clip_vit_b16"]
+        #expect(Set(ModelRegistry.names) == Set(expected))
+        #expect(throws: ModelError.self) { try ModelRegistry.create("resnet999") }
+        #expect((try? ModelRegistry.entry("resnet18.aidetect_v1"))?.name == "resnet18")
+    }
+
+    @Test("forward, gradients and state dict", arguments: ModelRegistry.names)
+    func model(_ name: String) throws {
+        let entry = try ModelRegistry.entry(name)
+        Runtime.threads = 2
+        let model = entry.make()
+        model.train()
+        let shape = Self.testInput(entry)
+        let x = Generator(seed: 1).randn(shape)
+        let y = model(x)
+        if entry.dense {
+            #expect(y.shape == [shape[0], entry.defaultClasses, shape[2], shape[3]])
+        } else {
+            #expect(y.shape == [shape[0], entry.defaultClasses])
+        }
+        #expect(y.isfinite().all().item() == 1, "\(name) produced non-finite values")
+        (y * y).mean().backward()
+        let withoutGrad = model.namedParameters().filter { $0.1.grad == nil }.map(\.0)
+        #expect(withoutGrad.isEmpty, "\(name): no gradient for \(withoutGrad.prefix(5))")
+        let bad = model.namedParameters().filter { ($0.1.grad?.isfinite().all().item() ?? 1) != 1 }.map(\.0)
+        #expect(bad.isEmpty, "\(name): non-finite gradients in \(bad.prefix(5))")
+
+        // state-dict round trip through safetensors bytes into a fresh instance
+        model.eval()
+        let reference = withNoGrad { model(x) }
+        let bytes = try Safetensors.encode(model.stateDict())
+        let copy = entry.make()
+        try copy.loadStateDict(try Safetensors.decode(bytes).tensors)
+        copy.eval()
+        let again = withNoGrad { copy(x) }
+        #expect(TestSupport.allClose(again, reference, rtol: 0, atol: 0).ok, "\(name): reloaded model differs")
+        // every CNN names its last conv stage, every transformer its blocks
+        #expect(!model.featureNames.isEmpty || name == "mlp_baseline", "\(name) offers no feature hooks")
+    }
+
+    @Test func cifakeFamilyIsConfigurable() {
+        for layers in 1...3 {
+            for filters in [16, 32, 64, 128] {
+                let m = CIFAKECNN(convLayers: layers, filters: filters, dense: [32, 64])
+                #expect(m(Tensor.zeros([1, 3, 32, 32])).shape == [1, 1])
+            }
+        }
+    }
+
+    @Test func featureHookSeesLastStage() throws {
+        let m = try ModelRegistry.create("resnet18")
+        m.eval()
+        var shape: [Int] = []
+        #expect(m.setFeatureHook("layer4") { shape = $0.shape; return $0 })
+        _ = withNoGrad { m(Tensor.zeros([1, 3, 64, 64])) }
+        #expect(shape == [1, 512, 2, 2])
+        let clip = try ModelRegistry.create("clip_vit_b16")
+        #expect(clip.setFeatureHook("encoder.resblocks.11") { $0 })
+    }
+}
