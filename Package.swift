@@ -30,11 +30,11 @@ let package = Package(
         // C wrappers over Debian's image codecs (libjpeg-turbo, libpng, libwebp, libtiff, giflib, libheif, libavif).
         .target(
             name: "CImageCodecs",
-            cSettings: [.unsafeFlags(["-O2"])],
+            cSettings: [.unsafeFlags(["-O2", "-Wno-unused-function"])],
             linkerSettings: [
                 .linkedLibrary("jpeg"), .linkedLibrary("png16"), .linkedLibrary("webp"),
                 .linkedLibrary("webpdemux"), .linkedLibrary("tiff"), .linkedLibrary("gif"),
-                .linkedLibrary("heif"), .linkedLibrary("avif"),
+                .linkedLibrary("heif"), .linkedLibrary("avif"), .linkedLibrary("lcms2"), .linkedLibrary("z"),
             ]
         ),
         .target(name: "Imaging", dependencies: ["CImageCodecs"]),

@@ -1,0 +1,99 @@
+import Foundation
+
+/// Resampling filters, as PIL's `Image.resize` defines them (antialiased when shrinking).
+public enum ResizeFilter: String, Sendable, CaseIterable, Codable {
+    case bilinear, bicubic, lanczos, area
+
+    var support: Double {
+        switch self {
+        case .area: return 0.5
+        case .bilinear: return 1
+        case .bicubic: return 2
+        case .lanczos: return 3
+        }
+    }
+    func weight(_ x: Double) -> Double {
+        switch self {
+        case .area:
+            return (x > -0.5 && x <= 0.5) ? 1 : 0
+        case .bilinear:
+            let a = Swift.abs(x)
+            return a < 1 ? 1 - a : 0
+        case .bicubic:
+            // Keys cubic with a = -0.5 (PIL).
+            let a = -0.5, t = Swift.abs(x)
+            if t < 1 { return ((a + 2) * t - (a + 3)) * t * t + 1 }
+            if t < 2 { return (((t - 5) * t + 8) * t - 4) * a }
+            return 0
+        case .lanczos:
+            func sinc(_ v: Double) -> Double { v == 0 ? 1 : Foundation.sin(Double.pi * v) / (Double.pi * v) }
+            return (x > -3 && x < 3) ? sinc(x) * sinc(x / 3) : 0
+        }
+    }
+}
+
+extension Image {
+    /// Resizes to `width` x `height` with a separable, antialiased filter (PIL's algorithm, float precision).
+    public func resized(width ow: Int, height oh: Int, filter: ResizeFilter = .bilinear) -> Image {
+        precondition(ow > 0 && oh > 0, "resized: target \(ow)x\(oh) must be positive")
+        if ow == width && oh == height { return self }
+        // Horizontal pass into floats, then vertical pass into bytes.
+        let hx = Resampler(inSize: width, outSize: ow, filter: filter)
+        var tmp = [Float](repeating: 0, count: ow * height * 3)
+        pixels.withUnsafeBufferPointer { src in
+            for y in 0..<height {
+                let row = y * width * 3
+                for x in 0..<ow {
+                    let (start, ws) = hx.taps[x]
+                    var r: Float = 0, g: Float = 0, b: Float = 0
+                    for (k, w) in ws.enumerated() {
+                        let s = row + (start + k) * 3
+                        r += w * Float(src[s]); g += w * Float(src[s + 1]); b += w * Float(src[s + 2])
+                    }
+                    let d = (y * ow + x) * 3
+                    tmp[d] = r; tmp[d + 1] = g; tmp[d + 2] = b
+                }
+            }
+        }
+        let vy = Resampler(inSize: height, outSize: oh, filter: filter)
+        var out = [UInt8](repeating: 0, count: ow * oh * 3)
+        for y in 0..<oh {
+            let (start, ws) = vy.taps[y]
+            for x in 0..<(ow * 3) {
+                var v: Float = 0
+                for (k, w) in ws.enumerated() { v += w * tmp[(start + k) * ow * 3 + x] }
+                out[y * ow * 3 + x] = UInt8(Swift.max(0, Swift.min(255, v.rounded())))
+            }
+        }
+        return Image(width: ow, height: oh, pixels: out)
+    }
+
+    /// Resizes so the shorter side is `side`, keeping the aspect ratio.
+    public func resized(shorterSide side: Int, filter: ResizeFilter = .bilinear) -> Image {
+        let scale = Double(side) / Double(Swift.min(width, height))
+        let w = Swift.max(1, Int((Double(width) * scale).rounded())), h = Swift.max(1, Int((Double(height) * scale).rounded()))
+        return resized(width: width <= height ? side : w, height: height < width ? side : h, filter: filter)
+    }
+}
+
+/// Per-output-pixel taps of a 1-D resampling, as PIL's precompute_coeffs.
+struct Resampler {
+    let taps: [(Int, [Float])]
+    init(inSize: Int, outSize: Int, filter: ResizeFilter) {
+        let scale = Double(inSize) / Double(outSize)
+        let filterScale = Swift.max(scale, 1)
+        let support = filter.support * filterScale
+        var t: [(Int, [Float])] = []
+        t.reserveCapacity(outSize)
+        for i in 0..<outSize {
+            let center = (Double(i) + 0.5) * scale
+            let lo = Swift.max(Int(center - support + 0.5), 0)
+            let hi = Swift.min(Int(center + support + 0.5), inSize)
+            var ws: [Double] = []
+            for x in lo..<Swift.max(hi, lo + 1) { ws.append(filter.weight((Double(x) - center + 0.5) / filterScale)) }
+            let total = ws.reduce(0, +)
+            t.append((lo, ws.map { Float(total != 0 ? $0 / total : 0) }))
+        }
+        taps = t
+    }
+}
