@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Imaging", targets: ["Imaging"]),
+        .library(name: "Detection", targets: ["Detection"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -41,9 +42,14 @@ let package = Package(
         .target(name: "ImagingTorch", dependencies: ["Imaging", "Torch"]),
         .target(name: "TestSupport", dependencies: ["Torch"]),
         .target(
+            name: "Detection",
+            dependencies: ["Models", "Imaging", "ImagingTorch"],
+            resources: [.copy("Resources/default-model.safetensors")]
+        ),
+        .target(
             name: "AIDetectCLI",
             dependencies: [
-                "Models", "Imaging", "ImagingTorch",
+                "Models", "Imaging", "ImagingTorch", "Detection",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -52,6 +58,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ImagingTorch", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["AIDetectCLI", "Detection", "TestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
 )

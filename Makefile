@@ -1,0 +1,33 @@
+# The two set-up commands of the README:
+#   make run   installs what is missing, builds release, scans samples/ with the bundled default model
+#   make test  installs what is missing and runs the test suite (what .ci/run calls)
+SWIFT ?= swift
+
+.PHONY: run test build release deps bench fixtures clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+release: deps
+	$(SWIFT) build -c release
+
+run: release
+	@status=0; .build/release/aidetect scan samples || status=$$?; \
+	  if [ $$status -gt 3 ]; then exit $$status; fi; \
+	  echo "(scan exit code $$status: 1 = some image likely AI, 2 = some file unreadable, 3 = both)"
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --disable-xctest
+
+bench:
+	@bash scripts/install-deps.sh bench
+	bash bench/run.sh
+
+fixtures:
+	@bash scripts/install-deps.sh fixtures
+	/usr/bin/python3 scripts/make_fixtures.py
+	/usr/bin/python3 scripts/make_image_fixtures.py
+
+clean:
+	rm -rf .build

@@ -1,0 +1,55 @@
+import ArgumentParser
+import Detection
+import Foundation
+import Imaging
+import Models
+import Torch
+
+/// The `aidetect` command line. The executable target only calls `AIDetect.main()`.
+public struct AIDetect: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "aidetect",
+        abstract: "Tell whether images were made by a generative model, and show why.",
+        discussion: """
+            Exit codes of `scan`: 0 no image judged likely AI-generated; 1 at least one likely AI-generated; \
+            2 some files could not be analysed (and none was likely AI); 3 both. 64: bad arguments.
+            """,
+        version: AIDetect.versionText,
+        subcommands: [Scan.self, Info.self, ListModels.self, InitModel.self, ImportCheckpoint.self],
+        defaultSubcommand: Scan.self
+    )
+    public init() {}
+
+    static var versionText: String {
+        "aidetect 0.1.0 (LibTorch \(Runtime.version); \(codecVersions))"
+    }
+}
+
+/// Options shared by commands that read images.
+struct ImageOptions: ParsableArguments {
+    @Option(help: "Largest file to read, in bytes.")
+    var maxBytes: Int = ImageLimits.default.maxBytes
+    @Option(help: "Largest image to decode, in pixels (checked before decoding).")
+    var maxPixels: Int = ImageLimits.default.maxPixels
+    @Flag(help: "Do not rotate images by their EXIF orientation tag.")
+    var ignoreOrientation = false
+
+    var decoder: ImageDecoder {
+        ImageDecoder(limits: ImageLimits(maxBytes: maxBytes, maxPixels: maxPixels), applyOrientation: !ignoreOrientation)
+    }
+    func validate() throws {
+        guard maxBytes > 0, maxPixels > 0 else { throw ValidationError("--max-bytes and --max-pixels must be positive") }
+    }
+}
+
+struct RuntimeOptions: ParsableArguments {
+    @Option(help: "CPU threads for LibTorch (default: all cores, or $AIDETECT_THREADS).")
+    var threads: Int?
+    func apply() { if let threads { Runtime.threads = threads } }
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+}
+
+/// Writes to standard error.
+func eprint(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }

@@ -1,0 +1,77 @@
+import Detection
+import Foundation
+
+/// Prints scan results as they arrive: an aligned table, JSON Lines or CSV.
+final class ScanOutput {
+    enum Format { case table, jsonLines, csv }
+    let format: Format
+    let detector: Detector
+    private let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+    private(set) var count = 0, failed = 0, flagged = 0
+
+    init(format: Format, detector: Detector) {
+        self.format = format
+        self.detector = detector
+    }
+
+    func begin() {
+        switch format {
+        case .table:
+            if detector.isPlaceholder {
+                print("NOTE: model '\(detector.name)' is an untrained PLACEHOLDER: its scores carry no information.")
+            }
+            print("model: \(detector.name) (\(detector.entry.summary)) from \((detector.path as NSString).lastPathComponent)")
+            print(pad("P(AI)", 7) + "  " + pad("verdict", 11) + "  " + pad("format", 6) + "  " + pad("size", 11) + "  file")
+        case .csv:
+            print("path,format,width,height,probability,verdict,views,error_kind,error,model,placeholder")
+        case .jsonLines:
+            break
+        }
+    }
+
+    func write(_ r: ScanResult) {
+        count += 1
+        if r.error != nil { failed += 1 }
+        if r.verdict == .likelyAI { flagged += 1 }
+        switch format {
+        case .table:
+            if let e = r.error {
+                print(pad("-", 7) + "  " + pad("error", 11) + "  " + pad(r.format ?? "-", 6) + "  " + pad("-", 11) + "  \(e)")
+            } else {
+                let p = String(format: "%.3f", r.probability ?? 0)
+                print(pad(p, 7) + "  " + pad(r.verdict?.rawValue ?? "-", 11) + "  " + pad(r.format ?? "-", 6) + "  "
+                      + pad("\(r.width ?? 0)x\(r.height ?? 0)", 11) + "  \(r.path)")
+            }
+        case .csv:
+            let fields: [String] = [
+                r.path, r.format ?? "", r.width.map(String.init) ?? "", r.height.map(String.init) ?? "",
+                r.probability.map { String(format: "%.6f", $0) } ?? "", r.verdict?.rawValue ?? "", r.views.map(String.init) ?? "",
+                r.errorKind ?? "", r.error ?? "", detector.name, detector.isPlaceholder ? "true" : "false",
+            ]
+            print(fields.map(csvField).joined(separator: ","))
+        case .jsonLines:
+            var object = (try? JSONSerialization.jsonObject(with: encoder.encode(r))) as? [String: Any] ?? [:]
+            object["model"] = detector.name
+            object["placeholder"] = detector.isPlaceholder
+            if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+                print(String(decoding: d, as: UTF8.self))
+            }
+        }
+        fflush(nil)
+    }
+
+    func end() {
+        if format == .table {
+            print("\(count) file(s): \(flagged) likely AI-generated, \(failed) could not be analysed.")
+        }
+    }
+
+    private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+    private func csvField(_ s: String) -> String {
+        s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Imaging
+import Models
+import NN
+import Torch
+
+/// Errors loading a detector.
+public enum DetectorError: Error, LocalizedError, Equatable {
+    case notADetector(path: String, reason: String)
+    case noDefaultModel(searched: [String])
+    public var errorDescription: String? {
+        switch self {
+        case .notADetector(let p, let r): return "\(p) is not an aidetect model file: \(r)"
+        case .noDefaultModel(let s): return "the bundled default model was not found (looked in: \(s.joined(separator: ", "))); pass --model FILE"
+        }
+    }
+}
+
+/// A model file: safetensors weights plus metadata naming the architecture and how to use it.
+///
+/// Metadata keys: `aidetect.model` (registry name), `aidetect.classes`, `aidetect.options` (CIFAKE sizes),
+/// `aidetect.preprocessing` (JSON, overrides the registry default), `aidetect.placeholder` ("true" for
+/// untrained stand-ins), `aidetect.description`.
+public final class Detector: @unchecked Sendable {
+    public let name: String
+    public let path: String
+    public let entry: ModelEntry
+    public let model: Module
+    public let preprocessing: Preprocessing
+    public let metadata: [String: String]
+    /// An untrained stand-in: its scores carry no information.
+    public var isPlaceholder: Bool { metadata["aidetect.placeholder"] == "true" }
+    private let lock = NSLock()
+
+    public init(path: String) throws {
+        let loaded: (tensors: [String: Tensor], metadata: [String: String])
+        do { loaded = try Safetensors.load(path: path) } catch {
+            throw DetectorError.notADetector(path: path, reason: error.localizedDescription)
+        }
+        let meta = loaded.metadata
+        guard let arch = meta["aidetect.model"] else {
+            throw DetectorError.notADetector(path: path, reason: "metadata lacks aidetect.model (the architecture name)")
+        }
+        let e: ModelEntry
+        do { e = try ModelRegistry.entry(arch) } catch { throw DetectorError.notADetector(path: path, reason: error.localizedDescription) }
+        var options = ModelOptions(classes: meta["aidetect.classes"].flatMap(Int.init) ?? 1)
+        if let o = meta["aidetect.options"], let d = o.data(using: .utf8),
+           let j = try? JSONSerialization.jsonObject(with: d) as? [String: Any] {
+            options.convLayers = j["convLayers"] as? Int
+            options.filters = j["filters"] as? Int
+            options.dense = j["dense"] as? [Int]
+        }
+        let m = e.make(options)
+        do { try m.loadStateDict(loaded.tensors) } catch {
+            throw DetectorError.notADetector(path: path, reason: error.localizedDescription)
+        }
+        m.eval()
+        var pre = e.preprocessing
+        if let p = meta["aidetect.preprocessing"], let d = p.data(using: .utf8), let decoded = try? JSONDecoder().decode(Preprocessing.self, from: d) {
+            pre = decoded
+        }
+        name = meta["aidetect.name"] ?? arch
+        self.path = path
+        entry = e
+        model = m
+        preprocessing = pre
+        metadata = meta
+    }
+
+    /// The bundled default model (Resources/default-model.safetensors), or $AIDETECT_MODEL.
+    public static func loadDefault() throws -> Detector {
+        var candidates: [String] = []
+        if let env = ProcessInfo.processInfo.environment["AIDETECT_MODEL"] { candidates.append(env) }
+        if let url = Bundle.module.url(forResource: "default-model", withExtension: "safetensors") { candidates.append(url.path) }
+        let exe = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
+        candidates.append(exe.appendingPathComponent("aidetect_Detection.resources/default-model.safetensors").path)
+        for c in candidates where FileManager.default.fileExists(atPath: c) { return try Detector(path: c) }
+        throw DetectorError.noDefaultModel(searched: candidates)
+    }
+
+    /// P(AI-generated) for one image: the mean of the per-view sigmoid scores, with each view's score.
+    public func score(_ image: Image) -> (probability: Double, views: [Double]) {
+        let (batch, _) = Preprocessor(preprocessing).views(image)
+        // One forward at a time per detector: modules are not re-entrant.
+        let logits: [Float] = lock.withLock {
+            withNoGrad {
+                let out = model(batch)
+                return (entry.dense ? out.mean(axes: [2, 3]) : out).reshaped([-1]).toArray(Float.self)
+            }
+        }
+        let probs = logits.map { 1 / (1 + Foundation.exp(-Double($0))) }
+        return (probs.reduce(0, +) / Double(max(probs.count, 1)), probs)
+    }
+}
+
+/// Writes a model file that `Detector(path:)` can load.
+public func saveDetector(_ model: Module, architecture: String, path: String, classes: Int = 1, placeholder: Bool = false,
+                         description: String, extra: [String: String] = [:]) throws {
+    var meta = extra
+    meta["aidetect.model"] = architecture
+    meta["aidetect.classes"] = String(classes)
+    meta["aidetect.description"] = description
+    if placeholder { meta["aidetect.placeholder"] = "true" }
+    try model.save(path: path, metadata: meta)
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Imaging
+
+/// One file's outcome in a scan: a score and verdict, or the error that stopped it.
+public struct ScanResult: Sendable, Codable {
+    public let path: String
+    public var format: String?
+    public var width: Int?
+    public var height: Int?
+    /// P(AI-generated) from the model (mean over the views it looked at).
+    public var probability: Double?
+    public var views: Int?
+    public var verdict: Verdict?
+    public var errorKind: String?
+    public var error: String?
+    public var milliseconds: Double
+
+    public init(path: String) {
+        self.path = path
+        milliseconds = 0
+    }
+}
+
+/// Walks files and folders, decoding and scoring each image; one bad file never stops the walk.
+/// Memory stays flat: results are handed out one at a time and nothing is kept.
+public struct Scanner {
+    public static let imageExtensions: Set<String> = ["jpg", "jpeg", "jpe", "jfif", "png", "webp", "tif", "tiff", "gif", "bmp",
+                                                      "heic", "heif", "avif"]
+    public let decoder: ImageDecoder
+    public let detector: Detector
+    /// Also try files whose extension is not an image type (inside folders; named files are always tried).
+    public var includeAllFiles: Bool
+
+    public init(decoder: ImageDecoder, detector: Detector, includeAllFiles: Bool = false) {
+        self.decoder = decoder
+        self.detector = detector
+        self.includeAllFiles = includeAllFiles
+    }
+
+    /// Scans `path` (a file, or a folder recursively in name order), calling `handle` per file.
+    public func walk(_ path: String, _ handle: (ScanResult) -> Void) {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            var r = ScanResult(path: path)
+            r.errorKind = "unreadable"
+            r.error = "\(path): no such file or folder"
+            handle(r)
+            return
+        }
+        if !isDir.boolValue {
+            handle(scan(file: path))
+            return
+        }
+        let entries: [String]
+        do { entries = try FileManager.default.contentsOfDirectory(atPath: path).sorted() } catch {
+            var r = ScanResult(path: path)
+            r.errorKind = "unreadable"
+            r.error = "\(path): cannot list the folder (\(error.localizedDescription))"
+            handle(r)
+            return
+        }
+        for name in entries where !name.hasPrefix(".") {
+            let child = (path as NSString).appendingPathComponent(name)
+            var childIsDir: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: child, isDirectory: &childIsDir)
+            if childIsDir.boolValue {
+                walk(child, handle)
+            } else if includeAllFiles || Self.imageExtensions.contains((name as NSString).pathExtension.lowercased()) {
+                handle(scan(file: child))
+            }
+        }
+    }
+
+    /// Decodes and scores one file.
+    public func scan(file: String) -> ScanResult {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var r = ScanResult(path: file)
+        do {
+            let d = try decoder.decode(path: file)
+            r.format = d.format.name
+            r.width = d.image.width
+            r.height = d.image.height
+            let s = detector.score(d.image)
+            r.probability = s.probability
+            r.views = s.views.count
+            r.verdict = Verdict(probability: s.probability)
+        } catch let e as ImageError {
+            r.errorKind = e.kind
+            r.error = e.localizedDescription
+        } catch {
+            r.errorKind = "error"
+            r.error = "\(file): \(error.localizedDescription)"
+        }
+        r.milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        return r
+    }
+}

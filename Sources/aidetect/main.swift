@@ -1,0 +1,3 @@
+import AIDetectCLI
+
+AIDetect.main()

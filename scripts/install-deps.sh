@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages aidetect needs that are missing, and checks the Swift toolchain.
+#   scripts/install-deps.sh            build + test dependencies (LibTorch, OpenBLAS, image codecs)
+#   scripts/install-deps.sh bench      + Python PyTorch/torchvision (the benchmark peer)
+#   scripts/install-deps.sh fixtures   + PIL and the HEIF/AVIF encoders (to regenerate test fixtures)
+set -euo pipefail
+
+core=(libtorch-dev libopenblas0-pthread libjpeg62-turbo-dev libpng-dev libwebp-dev libtiff-dev libgif-dev
+      libheif-dev libavif-dev libstb-dev liblcms2-dev zlib1g-dev)
+extra=()
+for group in "$@"; do
+  case "$group" in
+    bench) extra+=(python3-torch python3-torchvision) ;;
+    fixtures) extra+=(python3-torch python3-torchvision python3-pil libheif-examples libavif-bin icc-profiles-free) ;;
+    *) echo "install-deps: unknown group '$group' (bench, fixtures)" >&2; exit 64 ;;
+  esac
+done
+
+missing=()
+for p in "${core[@]}" "${extra[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "install-deps: need root or sudo to apt-get install: ${missing[*]}" >&2; exit 1; }
+    SUDO=sudo
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null; then
+  echo "install-deps: the Swift toolchain (6.1 or newer) is not on PATH; install it from swift.org and re-run." >&2
+  exit 1
+fi
