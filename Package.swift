@@ -54,6 +54,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "aidetect", dependencies: ["AIDetectCLI"]),
+        .executableTarget(name: "aidetect-bench", dependencies: ["Models"], path: "bench/Sources/aidetect-bench"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"]),

@@ -380,6 +380,17 @@ int ctorch_inplace_scalar(int op, ctorch_tensor a, double x, double y) {
 }
 int ctorch_clamp_(ctorch_tensor a, double lo, double hi) { GUARD(a->t.clamp_(lo, hi)); }
 int ctorch_zero_(ctorch_tensor a) { GUARD(a->t.zero_()); }
+int ctorch_activation_(ctorch_tensor a, int op) {
+    GUARD({
+        switch (op) {
+            case 0: at::relu_(a->t); break;
+            case 1: at::hardtanh_(a->t, 0.0, 6.0); break;
+            case 2: a->t.sigmoid_(); break;
+            case 3: a->t.tanh_(); break;
+            default: TORCH_CHECK(false, "unknown in-place activation ", op);
+        }
+    });
+}
 
 // ---- reductions ------------------------------------------------------------------------------
 int ctorch_reduce(ctorch_tensor *out, int op, ctorch_tensor a, const int64_t *dims, int64_t nd, int keepdim) {

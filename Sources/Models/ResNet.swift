@@ -20,8 +20,9 @@ final class BasicBlock: Module {
         if let downsample { register("downsample", downsample) }
     }
     override func callAsFunction(_ x: Tensor) -> Tensor {
-        let out = bn2(conv2(bn1(conv1(x)).relu()))
-        return (out + (downsample?(x) ?? x)).relu()
+        // In-place ReLU and residual add, as torchvision does.
+        let out = bn2(conv2(bn1(conv1(x)).relu_()))
+        return out.addInPlace(downsample?(x) ?? x).relu_()
     }
 }
 
@@ -45,10 +46,10 @@ final class Bottleneck: Module {
         if let downsample { register("downsample", downsample) }
     }
     override func callAsFunction(_ x: Tensor) -> Tensor {
-        var out = bn1(conv1(x)).relu()
-        out = bn2(conv2(out)).relu()
+        var out = bn1(conv1(x)).relu_()
+        out = bn2(conv2(out)).relu_()
         out = bn3(conv3(out))
-        return (out + (downsample?(x) ?? x)).relu()
+        return out.addInPlace(downsample?(x) ?? x).relu_()
     }
 }
 
@@ -125,7 +126,7 @@ public final class ResNet: Module {
 
     /// Output of layer4 [N, featureChannels, H/32, W/32] (H/8 with dilation).
     public func features(_ x: Tensor) -> Tensor {
-        var h = (module(at: "bn1")!)((module(at: "conv1")!)(x)).relu()
+        var h = (module(at: "bn1")!)((module(at: "conv1")!)(x)).relu_()
         h = maxPool2d(h, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1))
         for (i, l) in layers.enumerated() { h = hooked("layer\(i + 1)", l(h)) }
         return h

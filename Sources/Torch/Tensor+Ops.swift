@@ -215,4 +215,13 @@ extension Tensor {
     }
     public func clamp_(min lo: Double, max hi: Double) { check(withExtendedLifetime(self) { ctorch_clamp_(handle, lo, hi) }) }
     public func zero_() { check(withExtendedLifetime(self) { ctorch_zero_(handle) }) }
+    /// In-place ReLU, returning self (as torchvision's `ReLU(inplace=True)`: saves an allocation per call).
+    @discardableResult
+    public func relu_() -> Tensor { check(withExtendedLifetime(self) { ctorch_activation_(handle, 0) }); return self }
+    /// In-place ReLU6, returning self.
+    @discardableResult
+    public func relu6_() -> Tensor { check(withExtendedLifetime(self) { ctorch_activation_(handle, 1) }); return self }
+    /// self += other, returning self (autograd-safe where PyTorch's `+=` is).
+    @discardableResult
+    public func addInPlace(_ other: Tensor) -> Tensor { add_(other); return self }
 }

@@ -128,6 +128,8 @@ enum { CTORCH_IPS_MUL = 0, CTORCH_IPS_ADD, CTORCH_IPS_FILL, CTORCH_IPS_UNIFORM, 
 /// Scalar in-place ops: mul_(x), add_(x), fill_(x), uniform_(x, y), normal_(x, y), bernoulli_(x).
 int ctorch_inplace_scalar(int op, ctorch_tensor a, double x, double y);
 int ctorch_clamp_(ctorch_tensor a, double lo, double hi);
+/// In-place activations (autograd-safe where PyTorch's are): op 0 relu_, 1 relu6 (hardtanh_ 0..6), 2 sigmoid_, 3 tanh_.
+int ctorch_activation_(ctorch_tensor a, int op);
 int ctorch_zero_(ctorch_tensor a);
 
 // ---- reductions ------------------------------------------------------------------------------

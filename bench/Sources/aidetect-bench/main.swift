@@ -1,0 +1,89 @@
+// aidetect-bench CASE [--iters N] [--warmup W]: times one workload on the Swift/LibTorch stack and prints
+// one JSON line {case, median_ms, mean_ms, iters, peak_rss_mb, ...}. bench/run.sh runs every case here and
+// in bench/peer.py (Python PyTorch, the same LibTorch build) in separate processes and prints the ratios.
+import Foundation
+import Models
+import NN
+import Torch
+
+let args = Array(CommandLine.arguments.dropFirst())
+guard let caseName = args.first else {
+    FileHandle.standardError.write(Data("usage: aidetect-bench CASE [--iters N] [--warmup W]\n".utf8))
+    exit(64)
+}
+func option(_ name: String, _ def: Int, in args: [String] = Array(CommandLine.arguments.dropFirst())) -> Int {
+    if let i = args.firstIndex(of: name), i + 1 < args.count, let v = Int(args[i + 1]) { return v }
+    return def
+}
+let iters = option("--iters", 20), warmup = option("--warmup", 3)
+
+func peakRSSMB() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_maxrss) / 1024
+}
+
+func time(_ body: () -> Void) -> [Double] {
+    for _ in 0..<warmup { body() }
+    var t: [Double] = []
+    for _ in 0..<iters {
+        let s = DispatchTime.now().uptimeNanoseconds
+        body()
+        t.append(Double(DispatchTime.now().uptimeNanoseconds - s) / 1e6)
+    }
+    return t
+}
+
+/// The CNN used by the training and FGSM cases: CIFAKE-style, 3 conv layers x 64 filters, dense 128, 32 px.
+func cnn32() -> Module { CIFAKECNN(convLayers: 3, filters: 64, dense: [128], classes: 1) }
+
+Runtime.manualSeed(0)
+var extra: [String: Double] = [:]
+let times: [Double]
+switch caseName {
+case "cnn32_train_b64":
+    let model = cnn32()
+    model.train()
+    let opt = Adam(parameters: model.parameters(), learningRate: 1e-3)
+    let x = Tensor.rand([64, 3, 32, 32]), y = Tensor.randint(0, 2, shape: [64, 1]).to(.float32)
+    times = time {
+        opt.zeroGrad()
+        let loss = binaryCrossEntropyWithLogits(model(x), targets: y)
+        loss.backward()
+        opt.step()
+        _ = loss.item()
+    }
+case "fgsm_b64":
+    let model = cnn32()
+    model.eval()
+    let x = Tensor.rand([64, 3, 32, 32]), y = Tensor.ones([64, 1])
+    times = time {
+        let xi = x.detached().requiringGrad()
+        let loss = binaryCrossEntropyWithLogits(model(xi), targets: y)
+        let g = gradients(of: [loss], withRespectTo: [xi])[0]
+        let adv = (xi.detached() + g.sign() * 0.01).clamped(min: 0, max: 1)
+        _ = adv.sum().item()
+    }
+case "resnet18_infer_b8_224", "resnet50_infer_b8_224", "vit_small_infer_b8_224":
+    let name = caseName == "vit_small_infer_b8_224" ? "vit_small_patch16_224" : String(caseName.prefix(8))
+    let model = try ModelRegistry.create(name)
+    model.eval()
+    let x = Tensor.randn([8, 3, 224, 224])
+    times = time { withNoGrad { _ = model(x).sum().item() } }
+case "gemm_2048":
+    let a = Tensor.randn([2048, 2048]), b = Tensor.randn([2048, 2048])
+    times = time { _ = a.matmul(b).sum().item() }
+    let median = times.sorted()[times.count / 2]
+    extra["gflops"] = 2 * pow(2048.0, 3) / (median / 1000) / 1e9
+default:
+    FileHandle.standardError.write(Data("unknown case \(caseName)\n".utf8))
+    exit(64)
+}
+let sorted = times.sorted()
+var result: [String: Any] = [
+    "case": caseName, "side": "swift", "median_ms": sorted[sorted.count / 2], "mean_ms": times.reduce(0, +) / Double(times.count),
+    "min_ms": sorted[0], "iters": iters, "threads": Runtime.threads, "peak_rss_mb": peakRSSMB(),
+]
+for (k, v) in extra { result[k] = v }
+let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+print(String(decoding: data, as: UTF8.self))
