@@ -68,7 +68,8 @@ struct InitModel: ParsableCommand {
 struct ImportCheckpoint: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
-        abstract: "Convert a PyTorch checkpoint (.pth/.pt/.th, zip or legacy) into an aidetect model file.")
+        abstract: "Convert a PyTorch checkpoint (.pth/.pt/.th, zip or legacy) into an aidetect model file.",
+        discussion: "Also takes the INT8 CLIP ViT-B/16 ONNX encoder (scripts/fetch_pretrained.sh) for --architecture clip_vit_b16: the encoder is imported and the linear probe head left untrained.")
     @Argument(help: "PyTorch checkpoint holding a state dict.") var checkpoint: String
     @Option(help: "Registry architecture the weights belong to.") var architecture: String
     @Option(help: "Output .safetensors path.") var output: String
@@ -76,12 +77,24 @@ struct ImportCheckpoint: ParsableCommand {
 
     func run() throws {
         let entry = try ModelRegistry.entry(architecture)
-        let sd = try TorchCheckpoint.load(path: checkpoint)
         let n = classes ?? entry.defaultClasses
         let model = entry.make(ModelOptions(classes: n))
-        try model.loadStateDict(sd)
+        let sd: [String: Tensor]
+        var extra: [String: String] = [:]
+        if checkpoint.lowercased().hasSuffix(".onnx") {
+            guard model is CLIPProbe else { throw ValidationError("ONNX import is supported for --architecture clip_vit_b16 only") }
+            sd = try CLIPImporter.stateDict(onnxPath: checkpoint).reduce(into: [:]) { $0["encoder." + $1.key] = $1.value }
+            let (missing, unexpected) = try model.loadStateDict(sd, strict: false)
+            if !unexpected.isEmpty { throw CheckpointError.unexpectedKeys(unexpected) }
+            let notHead = missing.filter { !$0.hasPrefix("head.") }
+            if !notHead.isEmpty { throw CheckpointError.missingKeys(notHead) }
+            extra["aidetect.note"] = "CLIP encoder dequantised from INT8 ONNX; head untrained"
+        } else {
+            sd = try TorchCheckpoint.load(path: checkpoint)
+            try model.loadStateDict(sd)
+        }
         try saveDetector(model, architecture: architecture, path: output, classes: n,
-                         description: "imported from \((checkpoint as NSString).lastPathComponent)")
+                         description: "imported from \((checkpoint as NSString).lastPathComponent)", extra: extra)
         print("wrote \(output): \(architecture), \(model.parameterCount) parameters from \(sd.count) tensors")
     }
 }

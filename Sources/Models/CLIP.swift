@@ -7,6 +7,9 @@ import Torch
 
 final class CLIPResidualBlock: Module {
     let ln1: LayerNorm, attn: MultiheadAttention, ln2: LayerNorm, fc: Linear, projection: Linear
+    var quantize: ((Tensor) -> Tensor)? {
+        didSet { attn.projectionInputTransform = quantize }
+    }
     init(width: Int, heads: Int) {
         ln1 = LayerNorm(width)
         attn = MultiheadAttention(dimensions: width, heads: heads)
@@ -21,7 +24,8 @@ final class CLIPResidualBlock: Module {
     }
     override func callAsFunction(_ x: Tensor) -> Tensor {
         let h = x + attn(ln1(x))
-        return h + projection(fc(ln2(h)).quickGelu())
+        let q = quantize ?? { $0 }
+        return h + projection(q(fc(q(ln2(h))).quickGelu()))
     }
 }
 
@@ -50,6 +54,14 @@ public final class CLIPVisionTransformer: Module {
     }
     public override var featureNames: [String] { blocks.indices.map { "resblocks.\($0)" } }
     public var attentionModules: [MultiheadAttention] { blocks.map(\.attn) }
+    /// Quantise activations before every projection as onnxruntime's dynamic INT8 does, to reproduce the
+    /// imported INT8 encoder exactly (per-tensor, so results depend on the batch: use batches of one).
+    public var emulatesDynamicInt8 = false {
+        didSet {
+            let q: ((Tensor) -> Tensor)? = emulatesDynamicInt8 ? { fakeQuantizeDynamicUInt8($0) } : nil
+            for b in blocks { b.quantize = q }
+        }
+    }
 
     public override func callAsFunction(_ x: Tensor) -> Tensor {
         let n = x.size(0)
@@ -63,7 +75,7 @@ public final class CLIPVisionTransformer: Module {
         h = module(at: "ln_pre")!(h + pos)
         for (i, b) in blocks.enumerated() { h = hooked("resblocks.\(i)", b(h)) }
         let cls0 = module(at: "ln_post")!(h.select(axis: 1, index: 0))
-        return cls0.matmul(parameter("proj"))
+        return (emulatesDynamicInt8 ? fakeQuantizeDynamicUInt8(cls0) : cls0).matmul(parameter("proj"))
     }
 }
 

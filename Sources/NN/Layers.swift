@@ -250,6 +250,8 @@ public final class MultiheadAttention: Module {
     /// The attention weights of the last call ([N, heads, L, S]) when `keepAttention` is set (for rollout).
     public var keepAttention = false
     public private(set) var lastAttention: Tensor?
+    /// Applied to the inputs of the input and output projections (quantisation emulation); nil = identity.
+    public var projectionInputTransform: ((Tensor) -> Tensor)?
 
     public init(dimensions: Int, heads: Int, bias: Bool = true) {
         precondition(dimensions % heads == 0, "MultiheadAttention: \(dimensions) not divisible by \(heads) heads")
@@ -271,6 +273,13 @@ public final class MultiheadAttention: Module {
     /// Attention with an optional additive mask broadcastable to [N, heads, L, S].
     public func attend(query: Tensor, key: Tensor, value: Tensor, mask: Tensor?) -> Tensor {
         let n = query.size(0), l = query.size(1), s = key.size(1), hd = dimensions / heads
+        var query = query, key = key, value = value
+        if let f = projectionInputTransform {
+            let same = query === key && key === value
+            query = f(query)
+            key = same ? query : f(key)
+            value = same ? query : f(value)
+        }
         let w = parameter("in_proj_weight"), b = optionalParameter("in_proj_bias")
         let ws = w.chunked(3, axis: 0)
         let bs = b?.chunked(3, axis: 0)
@@ -284,6 +293,6 @@ public final class MultiheadAttention: Module {
         lastAttention = keepAttention ? attn.detached() : nil
         // [N, H, L, hd] -> [N, L, H, hd] -> [N, L, E]
         let o = attn.matmul(v).transposed(1, 2).reshaped([n, l, dimensions])
-        return outProjection(o)
+        return outProjection(projectionInputTransform?(o) ?? o)
     }
 }

