@@ -168,6 +168,24 @@ def make_ops():
     st.save({k: v for k, v in T.items()}, out_path("TorchTests", "ops.safetensors"))
     print("ops:", len(T), "tensors")
 
+    # TorchScript: a small scripted model with control flow, saved with torch.jit.save.
+    class Scripted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            h = F.relu(self.conv(x)).mean(dim=(2, 3))
+            if h.sum() > 0:
+                h = h * 2
+            return self.fc(h)
+    torch.manual_seed(3)
+    sm = torch.jit.script(Scripted().eval())
+    xs = torch.randn(2, 3, 8, 8, generator=g)
+    torch.jit.save(sm, out_path("TorchTests", "scripted.pt"))
+    st.save({"in": xs, "out": sm(xs).detach()}, out_path("TorchTests", "scripted_io.safetensors"))
+
 
 # ---------------------------------------------------------------------------------------------------
 # Layers, optimisers

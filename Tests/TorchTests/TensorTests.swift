@@ -113,3 +113,26 @@ struct TensorTests {
         #expect(!Runtime.version.isEmpty)
     }
 }
+
+struct ScriptAndDeviceTests {
+    /// A TorchScript module saved by PyTorch runs through LibTorch and gives PyTorch's output.
+    @Test func torchScriptModuleRuns() throws {
+        let m = try ScriptModule(path: TestSupport.fixture("TorchTests", "scripted.pt"))
+        let io = TestSupport.loadFixture("TorchTests", "scripted_io.safetensors")
+        let y = try m.forward(io["in"]!)
+        let c = TestSupport.allClose(y, io["out"]!)
+        #expect(c.ok, "\(c.message)")
+        #expect(throws: TorchError.self) { try m.forward(Tensor.zeros([1, 5])) }
+        #expect(throws: TorchError.self) { try ScriptModule(path: "/nonexistent.pt") }
+    }
+
+    /// Runs only where LibTorch was built with CUDA and a GPU is present (never in CI).
+    @Test(.enabled(if: Runtime.cudaAvailable, "needs a CUDA build of LibTorch and a GPU"))
+    func cudaRoundTrip() {
+        let x = Tensor.randn([4, 4])
+        let g = x.to(device: .cuda(0))
+        #expect(g.device == .cuda(0))
+        #expect((g.matmul(g)).to(device: .cpu).toArray(Float.self).count == 16)
+        #expect(TestSupport.allClose(g.to(device: .cpu), x, rtol: 0, atol: 0).ok)
+    }
+}
