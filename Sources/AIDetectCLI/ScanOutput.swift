@@ -25,6 +25,7 @@ final class ScanOutput {
                 print("NOTE: model '\(detector.name)' is an untrained PLACEHOLDER: its scores carry no information.")
             }
             print("model: \(detector.name) (\(detector.entry.summary)) from \((detector.path as NSString).lastPathComponent)")
+            if let note = detector.metadata["aidetect.summary"] { print("note: \(note)") }
             print(pad("P(AI)", 7) + "  " + pad("verdict", 11) + "  " + pad("format", 6) + "  " + pad("size", 11) + "  file")
         case .csv:
             print("path,format,width,height,probability,verdict,views,error_kind,error,model,placeholder")

@@ -28,6 +28,8 @@ public final class Detector: @unchecked Sendable {
     public let model: Module
     public let preprocessing: Preprocessing
     public let metadata: [String: String]
+    /// Maps the model's logit to a calibrated P(AI) (identity = plain sigmoid when the file has none).
+    public let calibrator: Calibrator
     /// An untrained stand-in: its scores carry no information.
     public var isPlaceholder: Bool { metadata["aidetect.placeholder"] == "true" }
     private let lock = NSLock()
@@ -59,6 +61,14 @@ public final class Detector: @unchecked Sendable {
         if let p = meta["aidetect.preprocessing"], let d = p.data(using: .utf8), let decoded = try? JSONDecoder().decode(Preprocessing.self, from: d) {
             pre = decoded
         }
+        if let c = meta["aidetect.calibration"], let d = c.data(using: .utf8) {
+            guard let decoded = try? JSONDecoder().decode(Calibrator.self, from: d) else {
+                throw DetectorError.notADetector(path: path, reason: "unreadable aidetect.calibration metadata")
+            }
+            calibrator = decoded
+        } else {
+            calibrator = .identity
+        }
         name = meta["aidetect.name"] ?? arch
         self.path = path
         entry = e
@@ -78,7 +88,8 @@ public final class Detector: @unchecked Sendable {
         throw DetectorError.noDefaultModel(searched: candidates)
     }
 
-    /// P(AI-generated) for one image: the mean of the per-view sigmoid scores, with each view's score.
+    /// Calibrated P(AI-generated) for one image: the views' logits are averaged, then calibrated; `views`
+    /// holds each view's calibrated probability.
     public func score(_ image: Image) -> (probability: Double, views: [Double]) {
         let (batch, _) = Preprocessor(preprocessing).views(image)
         // One forward at a time per detector: modules are not re-entrant.
@@ -88,18 +99,28 @@ public final class Detector: @unchecked Sendable {
                 return (entry.dense ? out.mean(axes: [2, 3]) : out).reshaped([-1]).toArray(Float.self)
             }
         }
-        let probs = logits.map { 1 / (1 + Foundation.exp(-Double($0))) }
-        return (probs.reduce(0, +) / Double(max(probs.count, 1)), probs)
+        let mean = logits.map(Double.init).reduce(0, +) / Double(max(logits.count, 1))
+        return (calibrator.probability(logit: mean), logits.map { calibrator.probability(logit: Double($0)) })
     }
 }
 
 /// Writes a model file that `Detector(path:)` can load.
+/// - Parameter halfPrecision: store floating-point tensors as float16 (half the size; loaded back as float32).
 public func saveDetector(_ model: Module, architecture: String, path: String, classes: Int = 1, placeholder: Bool = false,
-                         description: String, extra: [String: String] = [:]) throws {
+                         description: String, calibrator: Calibrator? = nil, preprocessing: Preprocessing? = nil,
+                         halfPrecision: Bool = false, extra: [String: String] = [:]) throws {
     var meta = extra
     meta["aidetect.model"] = architecture
     meta["aidetect.classes"] = String(classes)
     meta["aidetect.description"] = description
     if placeholder { meta["aidetect.placeholder"] = "true" }
-    try model.save(path: path, metadata: meta)
+    let enc = JSONEncoder()
+    enc.outputFormatting = .sortedKeys
+    if let calibrator { meta["aidetect.calibration"] = String(decoding: try enc.encode(calibrator), as: UTF8.self) }
+    if let preprocessing { meta["aidetect.preprocessing"] = String(decoding: try enc.encode(preprocessing), as: UTF8.self) }
+    var tensors = model.stateDict()
+    if halfPrecision {
+        for (k, t) in tensors where t.dtype == .float32 { tensors[k] = t.to(.float16) }
+    }
+    try Safetensors.save(tensors, metadata: meta, path: path)
 }

@@ -59,7 +59,8 @@ struct CLITests {
         for s in scored {
             let p = s["probability"] as! Double
             #expect(p >= 0 && p <= 1)
-            #expect(s["placeholder"] as? Bool == true)
+            #expect(s["placeholder"] as? Bool == false)
+            #expect((s["model"] as? String)?.hasPrefix("efficientnet_lite0") == true)
         }
         #expect(r.status & 2 == 2, "a failed file sets bit 2 of the exit code")
     }
@@ -70,7 +71,8 @@ struct CLITests {
         #expect(lines.first?.hasPrefix("path,format,width,height,probability") == true)
         #expect(lines.count == 2)
         let table = try runCLI(["scan", "samples"])
-        #expect(table.stdout.contains("PLACEHOLDER"))
+        #expect(table.stdout.contains("efficientnet_lite0.aidetect_probe_v1"))
+        #expect(table.stdout.contains("MODEL_CARD.md"))
         #expect(table.stdout.contains("7 file(s)"))
     }
 

@@ -1,0 +1,151 @@
+import Foundation
+import Imaging
+import ImagingTorch
+import Models
+import NN
+import Torch
+
+/// Embeddings of a dataset by a frozen backbone, cached on disk by (backbone, weights, view, sample id).
+public struct EmbeddingTable: Sendable {
+    public var ids: [String]
+    public var features: Tensor          // [N, D] float32
+    public var index: [String: Int]
+
+    public init(ids: [String], features: Tensor) {
+        self.ids = ids
+        self.features = features
+        index = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
+    }
+    public func rows(_ samples: [Sample]) -> Tensor {
+        let idx = samples.map { Int64(index[$0.id]!) }
+        return features.indexSelect(axis: 0, Tensor(idx))
+    }
+}
+
+/// A view of an image used for embedding: as stored, or perturbed (for the flip-rate check).
+public enum EmbeddingView: String, Sendable, CaseIterable {
+    case plain, jpeg95, resize90
+    func apply(_ image: Image) -> Image {
+        switch self {
+        case .plain: return image
+        case .jpeg95:
+            return (try? ImageDecoder().decode(data: ImageEncoder.jpeg(image, quality: 95, subsampling: .s444)).image) ?? image
+        case .resize90:
+            return image.resized(width: max(1, image.width * 9 / 10), height: max(1, image.height * 9 / 10), filter: .bicubic)
+        }
+    }
+}
+
+public enum FrozenFeatures {
+    /// Embeds `samples` with `backbone` (eval, no grad), reusing and extending the cache at `cachePath`.
+    /// Undecodable samples are reported through `onError` and left out.
+    public static func embed(_ samples: [Sample], backbone: FeatureExtractor, preprocessing: Preprocessing, view: EmbeddingView = .plain,
+                             cachePath: String?, batchSize: Int = 32, progress: ((Int, Int) -> Void)? = nil,
+                             onError: ((Sample, Error) -> Void)? = nil) throws -> EmbeddingTable {
+        var ids: [String] = [], rows: [Tensor] = []
+        var known: [String: Int] = [:]
+        if let cachePath, FileManager.default.fileExists(atPath: cachePath),
+           let (t, meta) = try? Safetensors.load(path: cachePath), let f = t["features"],
+           let idData = meta["ids"]?.data(using: .utf8), let cachedIds = try? JSONDecoder().decode([String].self, from: idData),
+           cachedIds.count == f.size(0) {
+            for (i, id) in cachedIds.enumerated() { known[id] = i }
+            ids = cachedIds
+            rows = [f]
+        }
+        let todo = samples.filter { known[$0.id] == nil }
+        let reader = SampleReader()
+        let pre = Preprocessor(preprocessing)
+        backbone.eval()
+        var batch: [Tensor] = [], batchIds: [String] = []
+        var done = 0
+        func flush() {
+            guard !batch.isEmpty else { return }
+            let e = withNoGrad { backbone.embedding(concatenated(batch, axis: 0)) }
+            rows.append(e.detached())
+            ids += batchIds
+            batch = []
+            batchIds = []
+        }
+        for s in todo {
+            do {
+                let image = view.apply(try reader.image(s))
+                batch.append(pre.views(image).batch.slice(axis: 0, start: 0, end: 1))
+                batchIds.append(s.id)
+            } catch {
+                onError?(s, error)
+            }
+            done += 1
+            if batch.count == batchSize { flush(); progress?(done, todo.count) }
+        }
+        flush()
+        progress?(done, todo.count)
+        let all = rows.isEmpty ? Tensor.zeros([0, backbone.embeddingSize]) : concatenated(rows, axis: 0)
+        if let cachePath, !todo.isEmpty {
+            try? FileManager.default.createDirectory(atPath: (cachePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let idJSON = String(decoding: try JSONEncoder().encode(ids), as: UTF8.self)
+            try Safetensors.save(["features": all], metadata: ["ids": idJSON], path: cachePath)
+        }
+        return EmbeddingTable(ids: ids, features: all)
+    }
+}
+
+/// A linear probe on standardised embeddings, trained full-batch with AdamW and early stopping on the
+/// validation loss; classes balanced through the positive-class weight.
+public struct LinearProbe: Sendable {
+    public var weight: [Float]      // in original (unstandardised) feature space
+    public var bias: Float
+    public var steps: Int
+    public var bestValidationLoss: Double
+
+    public struct Options: Sendable {
+        public var learningRate = 1e-2
+        public var weightDecay = 1e-2
+        public var maxSteps = 1500
+        public var patience = 100
+        public var seed: UInt64 = 0
+        public init() {}
+    }
+
+    /// Logits for features [N, D].
+    public func logits(_ x: Tensor) -> [Double] {
+        let w = Tensor(weight, shape: [weight.count, 1])
+        return (x.matmul(w) + Double(bias)).reshaped([-1]).toArray(Float.self).map(Double.init)
+    }
+
+    public static func train(x: Tensor, y: [Int], validationX: Tensor, validationY: [Int], options: Options = Options()) -> LinearProbe {
+        Runtime.manualSeed(options.seed)
+        let mean = x.mean(axes: [0], keepDims: true), std = x.std(axes: [0], keepDims: true).clamped(min: 1e-6)
+        let xs = (x - mean) / std, vs = (validationX - mean) / std
+        let d = x.size(1)
+        let yt = Tensor(y.map { Float($0) }), vt = Tensor(validationY.map { Float($0) })
+        let npos = Double(y.filter { $0 == 1 }.count), nneg = Double(y.count) - npos
+        let posWeight = Tensor([Float(nneg / max(npos, 1))])
+        let vpos = Double(validationY.filter { $0 == 1 }.count), vneg = Double(validationY.count) - vpos
+        let vPosWeight = Tensor([Float(vneg / max(vpos, 1))])
+        let head = Linear(inputFeatures: d, outputFeatures: 1)
+        withNoGrad { head.weight.zero_(); head.bias?.zero_() }
+        let opt = AdamW(parameters: head.parameters(), learningRate: options.learningRate, weightDecay: options.weightDecay)
+        var best = Double.infinity, bestW: Tensor = head.weight.cloned().detached(), bestB: Tensor = head.bias!.cloned().detached()
+        var since = 0, steps = 0
+        for step in 0..<options.maxSteps {
+            opt.zeroGrad()
+            binaryCrossEntropyWithLogits(head(xs).reshaped([-1]), targets: yt, posWeight: posWeight).backward()
+            opt.step()
+            steps = step + 1
+            let vl = withNoGrad { binaryCrossEntropyWithLogits(head(vs).reshaped([-1]), targets: vt, posWeight: vPosWeight).item() }
+            if vl < best - 1e-6 {
+                best = vl
+                bestW = head.weight.cloned().detached()
+                bestB = head.bias!.cloned().detached()
+                since = 0
+            } else {
+                since += 1
+                if since >= options.patience { break }
+            }
+        }
+        // Fold the standardisation into the weights: w' = w / std, b' = b - sum(w * mean / std).
+        let w = (bestW / std)                       // [1, D]
+        let b = bestB - (w * mean).sum()
+        return LinearProbe(weight: w.reshaped([-1]).toArray(Float.self), bias: Float(b.item()), steps: steps, bestValidationLoss: best)
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import Detection
+import Imaging
+@testable import Models
+import Torch
+
+struct ProbeTests {
+    /// A linear probe separates linearly separable features and its folded standardisation is exact.
+    @Test func linearProbeLearnsSeparableFeatures() {
+        let g = Generator(seed: 5)
+        let n = 200
+        let x = g.randn([n, 8]) * 3 + 10          // far from zero mean: exercises the folding
+        let y = (0..<n).map { $0 % 2 }
+        let signal = Tensor(y.map { Float($0) * 2 - 1 }).reshaped([n, 1]) * 12     // 4 noise sds each side: separable
+        let features = concatenated([x.slice(axis: 1, start: 0, end: 1) + signal, x.slice(axis: 1, start: 1)], axis: 1)
+        let probe = LinearProbe.train(x: features.slice(axis: 0, start: 0, end: 150), y: Array(y[0..<150]),
+                                      validationX: features.slice(axis: 0, start: 150), validationY: Array(y[150...]))
+        let logits = probe.logits(features.slice(axis: 0, start: 150))
+        let m = BinaryMetrics(probabilities: logits.map { 1 / (1 + exp(-$0)) }, labels: Array(y[150...]))
+        #expect((m.rocAUC ?? 0) > 0.99)
+        #expect(m.accuracy > 0.95)
+    }
+
+    /// Embeddings are cached by sample id: a second call embeds nothing new; undecodable files are reported.
+    @Test func embeddingCacheAndErrors() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("emb-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for (label, gen) in [("real", "a"), ("fake", "b")] {
+            let d = root.appendingPathComponent("\(label)/\(gen)")
+            try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+            for i in 0..<3 {
+                let img = Image(width: 40, height: 30, fill: (UInt8(i * 40), label == "real" ? 200 : 10, 90))
+                try Data(ImageEncoder.png(img)).write(to: d.appendingPathComponent("\(i).png"))
+            }
+        }
+        try Data("broken".utf8).write(to: root.appendingPathComponent("fake/b/bad.png"))
+        let ds = try Dataset.load(root.path)
+        #expect(ds.samples.count == 7)
+        let backbone = ResNet(block: .basic, counts: [1, 1, 1, 1], classes: 1)
+        let pre = Preprocessing(inputSize: 32, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], policy: .resize)
+        let cache = root.appendingPathComponent("cache/emb.safetensors").path
+        var errors: [String] = []
+        let t1 = try FrozenFeatures.embed(ds.samples, backbone: backbone, preprocessing: pre, cachePath: cache, onError: { s, _ in errors.append(s.id) })
+        #expect(t1.ids.count == 6 && t1.features.shape == [6, 512])
+        #expect(errors.count == 1 && errors[0].hasSuffix("bad.png"))
+        var newWork = -1
+        let t2 = try FrozenFeatures.embed(ds.samples.filter { !$0.id.hasSuffix("bad.png") }, backbone: backbone, preprocessing: pre,
+                                          cachePath: cache, progress: { _, total in newWork = total })
+        #expect(newWork == 0)
+        #expect(TestSupport.allClose(t2.rows(Array(ds.samples.prefix(2))), t1.rows(Array(ds.samples.prefix(2))), rtol: 0, atol: 0).ok)
+    }
+
+    @Test func calibratedDetectorFileRoundTrip() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("det-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try ModelRegistry.create("lenet_baseline")
+        let path = dir.appendingPathComponent("m.safetensors").path
+        try saveDetector(model, architecture: "lenet_baseline", path: path, description: "test", calibrator: .platt(a: 2, b: -1), halfPrecision: true)
+        let d = try Detector(path: path)
+        #expect(d.calibrator == .platt(a: 2, b: -1))
+        let s = d.score(Image(width: 50, height: 40, fill: (10, 20, 30)))
+        #expect(s.probability >= 0 && s.probability <= 1 && s.views.count == 1)
+    }
+}
