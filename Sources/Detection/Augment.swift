@@ -1,0 +1,138 @@
+import Foundation
+import Imaging
+import ImagingTorch
+import Torch
+
+/// A small, splittable, seedable random generator (SplitMix64): per-sample streams make augmentation
+/// reproducible whatever the number of loader threads.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    public mutating func uniform(_ lo: Double = 0, _ hi: Double = 1) -> Double {
+        lo + (hi - lo) * Double(next() >> 11) / Double(1 << 53)
+    }
+    public mutating func chance(_ p: Double) -> Bool { p > 0 && uniform() < p }
+}
+
+/// Training augmentations, applied per sample with a seeded generator; the same to both classes.
+public struct Augmentation: Sendable, Codable, Equatable {
+    public var flipProbability = 0.5
+    /// Random crop of `cropScale` x the shorter side (then resized to the input size); 1 = no crop.
+    public var cropProbability = 0.0
+    public var cropScale: ClosedRange<Double> = 0.6...1.0
+    public var rotationProbability = 0.0
+    public var rotationDegrees = 10.0
+    public var blurProbability = 0.0
+    public var blurSigma: ClosedRange<Double> = 0.1...2.0
+    public var jpegProbability = 0.0
+    public var jpegQuality: ClosedRange<Int> = 60...100
+    public var resizeProbability = 0.0
+    public var resizeScale: ClosedRange<Double> = 0.5...1.5
+    public var colorJitterProbability = 0.0
+    public var colorJitter = 0.2
+
+    public init() {}
+    /// No augmentation at all.
+    public static let none: Augmentation = {
+        var a = Augmentation()
+        a.flipProbability = 0
+        return a
+    }()
+    /// The studies' mix: flips, crops, small rotations, blur and JPEG re-compression (study 003).
+    public static let standard: Augmentation = {
+        var a = Augmentation()
+        a.cropProbability = 0.5
+        a.rotationProbability = 0.2
+        a.blurProbability = 0.2
+        a.jpegProbability = 0.3
+        a.resizeProbability = 0.2
+        a.colorJitterProbability = 0.2
+        return a
+    }()
+
+    /// Image-level steps (geometry, re-compression), in a fixed order.
+    public func apply(_ image: Image, rng: inout SplitMix64) -> Image {
+        var im = image
+        if rng.chance(resizeProbability) {
+            let s = rng.uniform(resizeScale.lowerBound, resizeScale.upperBound)
+            im = im.resized(width: max(8, Int(Double(im.width) * s)), height: max(8, Int(Double(im.height) * s)), filter: .bilinear)
+        }
+        if rng.chance(cropProbability) {
+            let side = max(8, Int(Double(min(im.width, im.height)) * rng.uniform(cropScale.lowerBound, cropScale.upperBound)))
+            let x = Int(rng.uniform(0, Double(im.width - side + 1)).rounded(.down)), y = Int(rng.uniform(0, Double(im.height - side + 1)).rounded(.down))
+            im = im.cropped(x: min(x, im.width - side), y: min(y, im.height - side), width: side, height: side)
+        }
+        if rng.chance(flipProbability) { im = im.flippedHorizontally() }
+        if rng.chance(rotationProbability) { im = im.rotated(degrees: rng.uniform(-rotationDegrees, rotationDegrees)) }
+        if rng.chance(jpegProbability) {
+            let q = Int(rng.uniform(Double(jpegQuality.lowerBound), Double(jpegQuality.upperBound) + 0.999))
+            if let d = try? ImageDecoder().decode(data: ImageEncoder.jpeg(im, quality: min(max(q, 1), 100))) { im = d.image }
+        }
+        return im
+    }
+
+    /// Tensor-level steps on [3, H, W] in [0, 1]: Gaussian blur (LibTorch conv2d) and colour jitter.
+    public func apply(_ t: Tensor, rng: inout SplitMix64) -> Tensor {
+        var x = t
+        if rng.chance(blurProbability) { x = gaussianBlur(x, sigma: rng.uniform(blurSigma.lowerBound, blurSigma.upperBound)) }
+        if rng.chance(colorJitterProbability) {
+            let b = rng.uniform(1 - colorJitter, 1 + colorJitter), c = rng.uniform(1 - colorJitter, 1 + colorJitter)
+            let s = rng.uniform(1 - colorJitter, 1 + colorJitter)
+            x = x * b
+            let mean = x.mean()
+            x = (x - mean) * c + mean
+            let grey = x.mean(axes: [0], keepDims: true)
+            x = ((x - grey) * s + grey).clamped(min: 0, max: 1)
+        }
+        return x
+    }
+}
+
+/// Separable Gaussian blur of [C, H, W] (or [N, C, H, W]) with reflect padding, via depthwise conv2d.
+public func gaussianBlur(_ t: Tensor, sigma: Double) -> Tensor {
+    guard sigma > 0 else { return t }
+    let radius = max(1, Int((3 * sigma).rounded(.up)))
+    var k = (-radius...radius).map { Foundation.exp(-Double($0 * $0) / (2 * sigma * sigma)) }
+    let total = k.reduce(0, +)
+    k = k.map { $0 / total }
+    let x = t.rank == 3 ? t.unsqueezed(axis: 0) : t
+    let c = x.size(1), n = k.count
+    let kf = k.map { Float($0) }
+    let horizontal = Tensor(kf, shape: [1, 1, 1, n]).repeated([c, 1, 1, 1])
+    let vertical = Tensor(kf, shape: [1, 1, n, 1]).repeated([c, 1, 1, 1])
+    let mode: Tensor.PadMode = x.size(2) > radius && x.size(3) > radius ? .reflect : .replicate
+    var y = conv2d(x.padded([radius, radius, 0, 0], mode: mode), weight: horizontal, groups: c)
+    y = conv2d(y.padded([0, 0, radius, radius], mode: mode), weight: vertical, groups: c)
+    return t.rank == 3 ? y.squeezed(axis: 0) : y
+}
+
+extension Image {
+    /// Rotation about the centre by `degrees` (counter-clockwise), same size, bilinear, edges replicated.
+    public func rotated(degrees: Double) -> Image {
+        let a = degrees * Double.pi / 180, ca = Foundation.cos(a), sa = Foundation.sin(a)
+        let cx = Double(width - 1) / 2, cy = Double(height - 1) / 2
+        var out = [UInt8](repeating: 0, count: pixels.count)
+        for y in 0..<height {
+            for x in 0..<width {
+                let dx = Double(x) - cx, dy = Double(y) - cy
+                let sx = min(max(ca * dx - sa * dy + cx, 0), Double(width - 1))
+                let sy = min(max(sa * dx + ca * dy + cy, 0), Double(height - 1))
+                let x0 = Int(sx), y0 = Int(sy), x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
+                let fx = sx - Double(x0), fy = sy - Double(y0)
+                for ch in 0..<3 {
+                    func p(_ xx: Int, _ yy: Int) -> Double { Double(pixels[(yy * width + xx) * 3 + ch]) }
+                    let v = (p(x0, y0) * (1 - fx) + p(x1, y0) * fx) * (1 - fy) + (p(x0, y1) * (1 - fx) + p(x1, y1) * fx) * fy
+                    out[(y * width + x) * 3 + ch] = UInt8(min(max(v.rounded(), 0), 255))
+                }
+            }
+        }
+        return Image(width: width, height: height, pixels: out)
+    }
+}

@@ -1,0 +1,413 @@
+import Foundation
+import Imaging
+import ImagingTorch
+import Models
+import NN
+import Torch
+
+/// Everything a training run depends on; stored in every checkpoint so a run can be resumed and audited.
+public struct TrainConfig: Sendable, Codable, Equatable {
+    public var model: String
+    public var data: String
+    public var classes = 1
+    public var convLayers: Int?
+    public var filters: Int?
+    public var dense: [Int]?
+    public var inputSize: Int?
+    public var seed: UInt64 = 0
+    public var trainFraction = 0.7
+    public var validationFraction = 0.15
+    public var epochs = 10
+    public var batchSize = 32
+    public var optimizer = "adamw"          // adamw | adam | sgd
+    public var learningRate = 1e-3
+    public var momentum = 0.9
+    public var weightDecay = 1e-4
+    public var schedule = "cosine"          // cosine | step | constant
+    public var warmupEpochs = 0
+    public var patience = 5
+    /// none | backbone (train only the head) | last-stage (head + last stage)
+    public var freeze = "none"
+    /// Initial weights (.safetensors model file or PyTorch checkpoint), loaded non-strictly except the head.
+    public var initialWeights: String?
+    public var augmentation = Augmentation.standard
+    public var checkpointSeconds = 180.0
+    public var excludeGenerators: [String] = []
+    public var capPerGenerator: Int?
+
+    public init(model: String, data: String) {
+        self.model = model
+        self.data = data
+    }
+}
+
+/// One line of the training log (JSON Lines).
+public struct TrainRecord: Sendable, Codable {
+    public var epoch: Int
+    public var trainLoss: Double
+    public var validationLoss: Double
+    public var validationAccuracy: Double
+    public var validationAUC: Double?
+    public var learningRate: Double
+    public var imagesPerSecond: Double
+    public var seconds: Double
+}
+
+/// Trains any registry model as a binary detector: seeded splits, augmentation on a prefetching loader,
+/// validation every epoch, best-by-validation-loss with early stopping, periodic resumable checkpoints.
+public final class Trainer {
+    public let config: TrainConfig
+    public let outputDirectory: String
+    public var log: (String) -> Void = { _ in }
+    /// Stop after this many optimisation steps in this process (tests use it to simulate an interruption).
+    public var stopAfterSteps: Int?
+
+    public init(config: TrainConfig, outputDirectory: String) {
+        self.config = config
+        self.outputDirectory = outputDirectory
+    }
+
+    static let stateEncoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return e
+    }()
+    static let stateDecoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return d
+    }()
+
+    var checkpointPath: String { (outputDirectory as NSString).appendingPathComponent("checkpoint.safetensors") }
+    public var bestModelPath: String { (outputDirectory as NSString).appendingPathComponent("best.safetensors") }
+    var logPath: String { (outputDirectory as NSString).appendingPathComponent("train.jsonl") }
+
+    struct State: Codable {
+        var config: TrainConfig
+        var epoch = 0
+        var batch = 0
+        var step = 0
+        var bestValidationLoss = Double.infinity
+        var epochsSinceBest = 0
+        var history: [TrainRecord] = []
+        var finished = false
+    }
+
+    func makeModel() throws -> (Module, ModelEntry) {
+        let entry = try ModelRegistry.entry(config.model)
+        var o = ModelOptions(classes: config.classes, convLayers: config.convLayers, filters: config.filters, dense: config.dense)
+        o.inputChannels = 3
+        return (entry.make(o), entry)
+    }
+
+    func preprocessing(_ entry: ModelEntry) -> Preprocessing {
+        var p = entry.preprocessing
+        if let s = config.inputSize { p.inputSize = s }
+        if p.policy == .tile || p.policy == .native { p.policy = .resizeCenterCrop }
+        return p
+    }
+
+    /// Names of parameters left trainable by the freeze mode.
+    static func trainable(_ model: Module, freeze: String) -> (String) -> Bool {
+        switch freeze {
+        case "none": return { _ in true }
+        case "backbone", "last-stage":
+            let head = (model as? FeatureExtractor)?.headKey ?? model.namedParameters().last.map { String($0.0.split(separator: ".").dropLast().joined(separator: ".")) } ?? ""
+            var keep = [head + "."]
+            if freeze == "last-stage" {
+                if model is ResNet { keep.append("layer4.") }
+                if model is EfficientNetLite { keep += ["_blocks.15.", "_conv_head.", "_bn1."] }
+                if model is CIFARResNet { keep.append("layer3.") }
+                if model is VisionTransformer { keep += ["blocks.11.", "norm."] }
+            }
+            return { name in keep.contains { name.hasPrefix($0) } }
+        default:
+            return { _ in true }
+        }
+    }
+
+    /// Runs (or resumes) training. Returns the epoch records.
+    @discardableResult
+    public func run(resume: Bool = false) throws -> [TrainRecord] {
+        try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
+        var dataset = try Dataset.load(config.data)
+        if !config.excludeGenerators.isEmpty { dataset = dataset.excluding(generators: Set(config.excludeGenerators)) }
+        if let cap = config.capPerGenerator { dataset = dataset.capped(perGenerator: cap, seed: config.seed) }
+        let (train, val, _) = dataset.split(train: config.trainFraction, validation: config.validationFraction, seed: config.seed)
+        guard !train.samples.isEmpty, !val.samples.isEmpty else { throw DatasetError.empty("training or validation split of \(config.data)") }
+
+        Runtime.manualSeed(config.seed)
+        let (model, entry) = try makeModel()
+        if let w = config.initialWeights {
+            let sd = w.hasSuffix(".safetensors") ? try Safetensors.load(path: w).tensors : try TorchCheckpoint.load(path: w)
+            let head = (model as? FeatureExtractor)?.headKey ?? "fc"
+            let filtered = sd.filter { !$0.key.hasPrefix(head + ".") }
+            try model.loadStateDict(filtered, strict: false)
+        }
+        let isTrainable = Self.trainable(model, freeze: config.freeze)
+        for (name, p) in model.namedParameters() { p.requiresGrad = isTrainable(name) }
+        let params = model.namedParameters().filter { isTrainable($0.0) }.map(\.1)
+        let optimizer: Optimizer
+        switch config.optimizer {
+        case "sgd": optimizer = SGD(parameters: params, learningRate: config.learningRate, momentum: config.momentum, weightDecay: config.weightDecay, nesterov: config.momentum > 0)
+        case "adam": optimizer = Adam(parameters: params, learningRate: config.learningRate, weightDecay: config.weightDecay)
+        default: optimizer = AdamW(parameters: params, learningRate: config.learningRate, weightDecay: config.weightDecay)
+        }
+        let schedule: LRSchedule
+        switch config.schedule {
+        case "constant": schedule = .constant
+        case "step": schedule = .step(stepSize: max(1, config.epochs / 3), gamma: 0.1)
+        default: schedule = config.warmupEpochs > 0
+            ? .warmupCosine(warmup: config.warmupEpochs, total: config.epochs, startFactor: 0.1, minimum: config.learningRate * 0.01)
+            : .cosine(total: config.epochs, minimum: config.learningRate * 0.01)
+        }
+
+        var state = State(config: config)
+        if resume, FileManager.default.fileExists(atPath: checkpointPath) {
+            let (t, meta) = try Safetensors.load(path: checkpointPath)
+            guard let s = meta["trainer.state"].flatMap({ $0.data(using: .utf8) }), let decoded = try? Self.stateDecoder.decode(State.self, from: s) else {
+                throw CheckpointError.malformed(path: checkpointPath, reason: "no trainer state")
+            }
+            guard decoded.config == config else {
+                throw CheckpointError.malformed(path: checkpointPath, reason: "the checkpoint was written with a different configuration")
+            }
+            state = decoded
+            try model.loadStateDict(t.filter { $0.key.hasPrefix("model.") }.reduce(into: [:]) { $0[String($1.key.dropFirst(6))] = $1.value })
+            try optimizer.loadStateDict(t.filter { $0.key.hasPrefix("optimizer.") }.reduce(into: [:]) { $0[String($1.key.dropFirst(10))] = $1.value })
+            log("resumed at epoch \(state.epoch + 1), batch \(state.batch)")
+        } else if !resume {
+            try? FileManager.default.removeItem(atPath: logPath)
+        }
+        if state.finished { return state.history }
+
+        let pre = preprocessing(entry)
+        let positives = Double(train.samples.filter { $0.label == .fake }.count)
+        let posWeight = Tensor([Float((Double(train.samples.count) - positives) / max(positives, 1))])
+        var lastCheckpoint = Date()
+        var stepsThisProcess = 0
+
+        func saveCheckpoint() throws {
+            var t: [String: Tensor] = [:]
+            for (k, v) in model.stateDict() { t["model." + k] = v }
+            for (k, v) in optimizer.stateDict() { t["optimizer." + k] = v }
+            let s = String(decoding: try Self.stateEncoder.encode(state), as: UTF8.self)
+            try Safetensors.save(t, metadata: ["trainer.state": s], path: checkpointPath)
+            lastCheckpoint = Date()
+        }
+
+        while state.epoch < config.epochs {
+            let epochStart = Date()
+            optimizer.learningRate = schedule.rate(base: config.learningRate, epoch: state.epoch)
+            model.train()
+            for (path, m) in model.namedModules() where !m.parameterSlots.isEmpty && m.parameterSlots.allSatisfy({ !$0.tensor.requiresGrad }) {
+                _ = path
+                m.eval()   // frozen layers keep their running statistics
+            }
+            let order = Self.epochOrder(count: train.samples.count, seed: config.seed, epoch: state.epoch)
+            let batches = stride(from: 0, to: order.count, by: config.batchSize).map { Array(order[$0..<min($0 + config.batchSize, order.count)]) }
+            let loader = BatchLoader(samples: train.samples, batches: batches, startAt: state.batch, preprocessing: pre,
+                                     augmentation: config.augmentation, seed: config.seed &+ UInt64(state.epoch) &* 1_000_003)
+            var lossSum = 0.0, seen = 0
+            while let b = loader.next() {
+                Runtime.manualSeed(config.seed &+ UInt64(state.step) &* 7919)
+                optimizer.zeroGrad()
+                let logits = model(b.x).reshaped([-1])
+                let loss = binaryCrossEntropyWithLogits(logits, targets: b.y, posWeight: posWeight)
+                loss.backward()
+                optimizer.step()
+                lossSum += loss.item() * Double(b.y.count)
+                seen += b.y.count
+                state.batch += 1
+                state.step += 1
+                stepsThisProcess += 1
+                if Date().timeIntervalSince(lastCheckpoint) > config.checkpointSeconds { try saveCheckpoint() }
+                if let stop = stopAfterSteps, stepsThisProcess >= stop {
+                    try saveCheckpoint()
+                    loader.cancel()
+                    return state.history
+                }
+            }
+            // Validation.
+            model.eval()
+            let (vLoss, vProbs, vLabels) = evaluate(model, val.samples, pre)
+            let m = BinaryMetrics(probabilities: vProbs, labels: vLabels)
+            let elapsed = Date().timeIntervalSince(epochStart)
+            let record = TrainRecord(epoch: state.epoch + 1, trainLoss: seen > 0 ? lossSum / Double(seen) : .nan, validationLoss: vLoss,
+                                     validationAccuracy: m.accuracy, validationAUC: m.rocAUC, learningRate: optimizer.learningRate,
+                                     imagesPerSecond: Double(seen) / max(elapsed, 1e-9), seconds: elapsed)
+            state.history.append(record)
+            appendLog(record)
+            log(String(format: "epoch %d/%d  train loss %.4f  val loss %.4f  val acc %.3f  val AUC %.3f  %.1f img/s",
+                       record.epoch, config.epochs, record.trainLoss, vLoss, m.accuracy, m.rocAUC ?? .nan, record.imagesPerSecond))
+            state.epoch += 1
+            state.batch = 0
+            if vLoss < state.bestValidationLoss - 1e-6 {
+                state.bestValidationLoss = vLoss
+                state.epochsSinceBest = 0
+                try saveDetector(model, architecture: config.model, path: bestModelPath, classes: config.classes,
+                                 description: "trained on \((config.data as NSString).lastPathComponent), epoch \(record.epoch)",
+                                 preprocessing: pre, extra: trainingMetadata())
+            } else {
+                state.epochsSinceBest += 1
+            }
+            if state.epochsSinceBest >= config.patience {
+                log("early stop: no validation improvement for \(config.patience) epochs")
+                state.finished = true
+            }
+            if state.epoch >= config.epochs { state.finished = true }
+            try saveCheckpoint()
+            if state.finished { break }
+        }
+        try? Curves.svg(state.history).write(toFile: (outputDirectory as NSString).appendingPathComponent("curves.svg"), atomically: true, encoding: .utf8)
+        return state.history
+    }
+
+    func trainingMetadata() -> [String: String] {
+        var extra: [String: String] = ["aidetect.training_data": (config.data as NSString).lastPathComponent]
+        if let c = try? JSONEncoder().encode(config) { extra["aidetect.train_config"] = String(decoding: c, as: UTF8.self) }
+        var options: [String: Any] = [:]
+        if let c = config.convLayers { options["convLayers"] = c }
+        if let f = config.filters { options["filters"] = f }
+        if let d = config.dense { options["dense"] = d }
+        if !options.isEmpty, let d = try? JSONSerialization.data(withJSONObject: options, options: [.sortedKeys]) {
+            extra["aidetect.options"] = String(decoding: d, as: UTF8.self)
+        }
+        return extra
+    }
+
+    func appendLog(_ r: TrainRecord) {
+        guard let d = try? Self.stateEncoder.encode(r) else { return }
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        if let h = FileHandle(forWritingAtPath: logPath) {
+            h.seekToEndOfFile()
+            h.write(d + Data("\n".utf8))
+            try? h.close()
+        }
+    }
+
+    /// Mean validation loss, P(AI) and labels over `samples` (unaugmented).
+    func evaluate(_ model: Module, _ samples: [Sample], _ pre: Preprocessing) -> (Double, [Double], [Int]) {
+        let batches = stride(from: 0, to: samples.count, by: config.batchSize).map { Array($0..<min($0 + config.batchSize, samples.count)) }
+        let loader = BatchLoader(samples: samples, batches: batches, startAt: 0, preprocessing: pre, augmentation: .none, seed: 0)
+        var loss = 0.0, probs: [Double] = [], labels: [Int] = []
+        while let b = loader.next() {
+            let logits = withNoGrad { model(b.x).reshaped([-1]) }
+            loss += withNoGrad { binaryCrossEntropyWithLogits(logits, targets: b.y, reduction: .sum).item() }
+            probs += logits.sigmoid().toArray(Float.self).map(Double.init)
+            labels += b.y.toArray(Float.self).map { Int($0) }
+        }
+        return (loss / Double(max(labels.count, 1)), probs, labels)
+    }
+
+    /// A seeded permutation of 0..<count for an epoch (Fisher-Yates with SplitMix64).
+    static func epochOrder(count: Int, seed: UInt64, epoch: Int) -> [Int] {
+        var rng = SplitMix64(seed: seed &* 6_364_136_223_846_793_005 &+ UInt64(epoch) &+ 1)
+        var a = Array(0..<count)
+        if count > 1 {
+            for i in stride(from: count - 1, to: 0, by: -1) {
+                let j = Int(rng.next() % UInt64(i + 1))
+                a.swapAt(i, j)
+            }
+        }
+        return a
+    }
+}
+
+/// Decodes and augments batches on a background thread, at most `depth` batches ahead (bounded memory).
+/// Undecodable samples are skipped (and counted), never fatal.
+final class BatchLoader: @unchecked Sendable {
+    struct Batch { let x: Tensor; let y: Tensor }
+    private var ready: [Int: Batch?] = [:]
+    private let condition = NSCondition()
+    private var cancelled = false
+    private var nextIndex: Int
+    private let total: Int
+    private(set) var skipped = 0
+
+    init(samples: [Sample], batches: [[Int]], startAt: Int, preprocessing: Preprocessing, augmentation: Augmentation, seed: UInt64, depth: Int = 3) {
+        total = batches.count
+        nextIndex = startAt
+        let reader = SampleReader()
+        let pre = preprocessing
+        let thread = Thread { [weak self] in
+            for bi in startAt..<batches.count {
+                var xs: [Tensor] = [], ys: [Float] = []
+                for (pos, si) in batches[bi].enumerated() {
+                    let s = samples[si]
+                    var rng = SplitMix64(seed: seed &+ UInt64(bi) &* 1_000_033 &+ UInt64(pos) &* 7 &+ stableHash(s.id, 0))
+                    guard let image = try? reader.image(s) else {
+                        self?.condition.lock(); self?.skipped += 1; self?.condition.unlock()
+                        continue
+                    }
+                    let augmented = augmentation.apply(image, rng: &rng)
+                    let size = pre.inputSize
+                    let shorter = Int((Double(size) / pre.cropFraction).rounded())
+                    let base = augmented.resized(shorterSide: max(shorter, size), filter: ResizeFilter(rawValue: pre.interpolation) ?? .bilinear)
+                        .centerCropped(width: size, height: size)
+                    let fitted = base.width == size && base.height == size ? base : base.resized(width: size, height: size)
+                    var t = augmentation.apply(fitted.tensor(), rng: &rng)
+                    t = (t - Tensor(pre.mean, shape: [3, 1, 1])) / Tensor(pre.std, shape: [3, 1, 1])
+                    xs.append(t)
+                    ys.append(Float(s.label.rawValue))
+                }
+                let batch: Batch? = xs.isEmpty ? nil : Batch(x: stacked(xs), y: Tensor(ys))
+                guard let self else { return }
+                self.condition.lock()
+                while !self.cancelled && self.ready.count >= depth { self.condition.wait() }
+                if self.cancelled { self.condition.unlock(); return }
+                self.ready[bi] = .some(batch)
+                self.condition.broadcast()
+                self.condition.unlock()
+            }
+        }
+        thread.start()
+    }
+
+    /// The next batch in order, or nil at the end.
+    func next() -> Batch? {
+        condition.lock()
+        defer { condition.unlock() }
+        while nextIndex < total {
+            while ready[nextIndex] == nil && !cancelled { condition.wait() }
+            if cancelled { return nil }
+            let b = ready.removeValue(forKey: nextIndex)!
+            nextIndex += 1
+            condition.broadcast()
+            if let b { return b }
+        }
+        return nil
+    }
+
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
+    }
+    deinit { cancel() }
+}
+
+/// Loss and accuracy curves as a self-contained SVG.
+public enum Curves {
+    public static func svg(_ h: [TrainRecord]) -> String {
+        let w = 640.0, ht = 300.0, pad = 40.0
+        guard h.count >= 1 else { return "<svg xmlns=\"http://www.w3.org/2000/svg\"/>" }
+        let maxLoss = max(h.map(\.trainLoss).filter(\.isFinite).max() ?? 1, h.map(\.validationLoss).max() ?? 1, 1e-6)
+        func x(_ i: Int) -> Double { pad + (w - 2 * pad) * (h.count == 1 ? 0.5 : Double(i) / Double(h.count - 1)) }
+        func y(_ v: Double, _ top: Double) -> Double { ht - pad - (ht - 2 * pad) * min(max(v / top, 0), 1) }
+        func line(_ values: [Double], _ top: Double, _ colour: String) -> String {
+            let pts = values.enumerated().map { String(format: "%.1f,%.1f", x($0.offset), y($0.element, top)) }.joined(separator: " ")
+            return "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" points=\"\(pts)\"/>"
+        }
+        return """
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(w))" height="\(Int(ht))" font-family="sans-serif" font-size="12">
+        <rect width="100%" height="100%" fill="white"/>
+        <line x1="\(pad)" y1="\(ht - pad)" x2="\(w - pad)" y2="\(ht - pad)" stroke="black"/><line x1="\(pad)" y1="\(pad)" x2="\(pad)" y2="\(ht - pad)" stroke="black"/>
+        \(line(h.map(\.trainLoss), maxLoss, "#1f77b4"))
+        \(line(h.map(\.validationLoss), maxLoss, "#ff7f0e"))
+        \(line(h.map(\.validationAccuracy), 1, "#2ca02c"))
+        <text x="\(pad)" y="20">train loss (blue), validation loss (orange), validation accuracy (green, 0-1); epochs 1-\(h.count)</text>
+        </svg>
+        """
+    }
+}
