@@ -235,6 +235,12 @@ int ctorch_generator_new(ctorch_generator *out, uint64_t seed) {
     GUARD(*out = new ctorch_generator_s{at::make_generator<at::CPUGeneratorImpl>(seed)});
 }
 void ctorch_generator_free(ctorch_generator g) { delete g; }
+int ctorch_random_(ctorch_tensor a, ctorch_generator g, int kind, double x, double y) {
+    GUARD({
+        if (kind == 0) a->t.uniform_(x, y, g->g);
+        else a->t.normal_(x, y, g->g);
+    });
+}
 int ctorch_random_with(ctorch_tensor *out, ctorch_generator g, int kind, const int64_t *shape, int64_t ndim) {
     OUT(kind == 3 ? at::rand(arr(shape, ndim), g->g, at::TensorOptions().dtype(at::kFloat))
                   : at::randn(arr(shape, ndim), g->g, at::TensorOptions().dtype(at::kFloat)));

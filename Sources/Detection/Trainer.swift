@@ -136,8 +136,7 @@ public final class Trainer {
         let (train, val, _) = dataset.split(train: config.trainFraction, validation: config.validationFraction, seed: config.seed)
         guard !train.samples.isEmpty, !val.samples.isEmpty else { throw DatasetError.empty("training or validation split of \(config.data)") }
 
-        Runtime.manualSeed(config.seed)
-        let (model, entry) = try makeModel()
+        let (model, entry) = try Generator(seed: config.seed).withInitialization { try makeModel() }
         if let w = config.initialWeights {
             let sd = w.hasSuffix(".safetensors") ? try Safetensors.load(path: w).tensors : try TorchCheckpoint.load(path: w)
             let head = (model as? FeatureExtractor)?.headKey ?? "fc"

@@ -9,8 +9,12 @@ public enum Init {
         let receptive = shape.dropFirst(2).reduce(1, *)
         return (shape[1] * receptive, shape[0] * receptive)
     }
-    public static func uniform_(_ t: Tensor, _ lo: Double, _ hi: Double) { withNoGrad { t.uniform_(lo, hi) } }
-    public static func normal_(_ t: Tensor, mean: Double = 0, std: Double = 1) { withNoGrad { t.normal_(mean: mean, std: std) } }
+    public static func uniform_(_ t: Tensor, _ lo: Double, _ hi: Double) {
+        withNoGrad { if let g = Generator.current { g.uniform_(t, lo, hi) } else { t.uniform_(lo, hi) } }
+    }
+    public static func normal_(_ t: Tensor, mean: Double = 0, std: Double = 1) {
+        withNoGrad { if let g = Generator.current { g.normal_(t, mean: mean, std: std) } else { t.normal_(mean: mean, std: std) } }
+    }
     public static func constant_(_ t: Tensor, _ v: Double) { withNoGrad { t.fill_(v) } }
     /// kaiming_uniform_ with leaky-ReLU slope `a` (PyTorch's Linear/Conv default uses a = sqrt(5)).
     public static func kaimingUniform_(_ t: Tensor, a: Double = 0, fanOut: Bool = false) {
@@ -32,9 +36,7 @@ public enum Init {
     /// Normal(0, std) limited to the absolute range [a, b], as timm's `trunc_normal_` is called for ViTs
     /// (values outside are clamped rather than redrawn; with std 0.02 and [-2, 2] none are).
     public static func truncNormal_(_ t: Tensor, std: Double = 0.02, a: Double = -2, b: Double = 2) {
-        withNoGrad {
-            t.normal_(mean: 0, std: std)
-            t.clamp_(min: a, max: b)
-        }
+        normal_(t, mean: 0, std: std)
+        withNoGrad { t.clamp_(min: a, max: b) }
     }
 }

@@ -1,4 +1,5 @@
 import CTorch
+import Foundation
 
 /// Process-wide LibTorch settings.
 public enum Runtime {
@@ -50,6 +51,26 @@ public final class Generator: @unchecked Sendable {
     }
     /// Uniform [0, 1) float32.
     public func rand(_ shape: [Int]) -> Tensor { draw(3, shape) }
+    /// Fills `t` in place from U[lo, hi) or N(mean, std) drawn from this generator.
+    public func uniform_(_ t: Tensor, _ lo: Double, _ hi: Double) {
+        check(withExtendedLifetime((self, t)) { ctorch_random_(t.handle, handle, 0, lo, hi) })
+    }
+    public func normal_(_ t: Tensor, mean: Double, std: Double) {
+        check(withExtendedLifetime((self, t)) { ctorch_random_(t.handle, handle, 1, mean, std) })
+    }
+
+    /// The generator weight initialisers on this thread draw from (see `withGenerator`), or nil for the global one.
+    public static var current: Generator? { Thread.current.threadDictionary[key] as? Generator }
+    static let key = "aidetect.torch.generator"
+
+    /// Runs `body` with `Init` drawing from this generator on this thread, so model construction is
+    /// reproducible even while other threads use the global generator.
+    public func withInitialization<R>(_ body: () throws -> R) rethrows -> R {
+        let previous = Thread.current.threadDictionary[Self.key]
+        Thread.current.threadDictionary[Self.key] = self
+        defer { Thread.current.threadDictionary[Self.key] = previous }
+        return try body()
+    }
     /// Standard normal float32.
     public func randn(_ shape: [Int]) -> Tensor { draw(4, shape) }
 }

@@ -86,6 +86,8 @@ int ctorch_to(ctorch_tensor *out, ctorch_tensor t, int dtype, int device_type, i
 /// A private CPU random generator (same algorithm and seeding as torch.Generator().manual_seed(seed)).
 int ctorch_generator_new(ctorch_generator *out, uint64_t seed);
 void ctorch_generator_free(ctorch_generator g);
+/// In-place draws from `g`: kind 0 uniform_(x, y), 1 normal_(mean x, std y).
+int ctorch_random_(ctorch_tensor a, ctorch_generator g, int kind, double x, double y);
 /// kind: 3 rand, 4 randn, drawn from `g` (float32 CPU).
 int ctorch_random_with(ctorch_tensor *out, ctorch_generator g, int kind, const int64_t *shape, int64_t ndim);
 
