@@ -88,6 +88,18 @@ public final class Detector: @unchecked Sendable {
         throw DetectorError.noDefaultModel(searched: candidates)
     }
 
+    /// The uncalibrated logit of one image (mean over its views).
+    public func logit(_ image: Image) -> Double {
+        let (batch, _) = Preprocessor(preprocessing).views(image)
+        let logits: [Float] = lock.withLock {
+            withNoGrad {
+                let out = model(batch)
+                return (entry.dense ? out.mean(axes: [2, 3]) : out).reshaped([-1]).toArray(Float.self)
+            }
+        }
+        return logits.map(Double.init).reduce(0, +) / Double(max(logits.count, 1))
+    }
+
     /// Calibrated P(AI-generated) for one image: the views' logits are averaged, then calibrated; `views`
     /// holds each view's calibrated probability.
     public func score(_ image: Image) -> (probability: Double, views: [Double]) {

@@ -117,3 +117,37 @@ struct CLITests {
         #expect(Verdict(probability: 0.9) == .likelyAI)
     }
 }
+
+struct TrainEvalCLITests {
+    /// train -> eval -> calibrate through the command line on a tiny synthetic set.
+    @Test func trainEvaluateCalibrate() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("cli-train-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for (label, gen, v) in [("real", "flat", 60), ("fake", "bright", 190)] {
+            let d = root.appendingPathComponent("data/\(label)/\(gen)")
+            try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+            for i in 0..<12 {
+                let img = Image(width: 32, height: 32, fill: (UInt8(v + i), UInt8(v), UInt8(v - i)))
+                try Data(ImageEncoder.png(img)).write(to: d.appendingPathComponent("\(i).png"))
+            }
+        }
+        try Data("junk".utf8).write(to: root.appendingPathComponent("data/fake/bright/broken.png"))
+        let data = root.appendingPathComponent("data").path, out = root.appendingPathComponent("run").path
+        let t = try runCLI(["train", "--model", "cifake_cnn", "--data", data, "--output", out, "--epochs", "2", "--batch-size", "8",
+                            "--conv-layers", "1", "--filters", "4", "--dense", "8", "--augment", "none"])
+        #expect(t.status == 0, "\(t.stderr)")
+        #expect(t.stdout.contains("epoch 2/2"))
+        let e = try runCLI(["eval", "--model", out + "/best.safetensors", "--data", data, "--output", root.appendingPathComponent("eval").path])
+        #expect(e.status == 0, "\(e.stderr)")
+        #expect(e.stdout.contains("ROC-AUC") && e.stdout.contains("1 unreadable"))
+        let html = try String(contentsOfFile: root.appendingPathComponent("eval/evaluation.html").path, encoding: .utf8)
+        #expect(html.contains("<svg") && !html.contains("http://cdn") && !html.contains("<script src"))
+        let c = try runCLI(["calibrate", "--model", out + "/best.safetensors", "--data", data, "--method", "temperature",
+                            "--output", root.appendingPathComponent("cal.safetensors").path])
+        #expect(c.status == 0, "\(c.stderr)")
+        let d = try Detector(path: root.appendingPathComponent("cal.safetensors").path)
+        if case .temperature = d.calibrator {} else { Issue.record("calibration not stored: \(d.calibrator)") }
+        let bad = try runCLI(["train", "--model", "nope", "--data", data, "--output", out])
+        #expect(bad.status == 64)
+    }
+}

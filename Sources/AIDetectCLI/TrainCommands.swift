@@ -1,0 +1,141 @@
+import ArgumentParser
+import Detection
+import Foundation
+import Imaging
+import Models
+import Torch
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a registry model as a real/AI detector (resumable).",
+        discussion: "Writes DIR/best.safetensors (best validation loss), DIR/checkpoint.safetensors (every --checkpoint-minutes and each epoch), DIR/train.jsonl and DIR/curves.svg. --resume continues an interrupted run exactly.")
+    @Option(help: "Registry architecture (see `aidetect models`).") var model: String
+    @Option(help: "Labelled data: folder, tar or CSV laid out <real|fake>/<generator>/...") var data: String
+    @Option(help: "Output folder.") var output: String
+    @Option var epochs = 10
+    @Option var batchSize = 32
+    @Option(name: .customLong("lr"), help: "Learning rate.") var learningRate = 1e-3
+    @Option(help: "adamw, adam or sgd.") var optimizer = "adamw"
+    @Option var weightDecay = 1e-4
+    @Option(help: "cosine, step or constant.") var schedule = "cosine"
+    @Option var warmupEpochs = 0
+    @Option(help: "Early-stopping patience in epochs.") var patience = 5
+    @Option(help: "none, backbone (train the head only) or last-stage.") var freeze = "none"
+    @Option(help: "Initial weights (.pth/.safetensors); the head is left freshly initialised.") var initialWeights: String?
+    @Option(help: "standard or none.") var augment = "standard"
+    @Option var seed: UInt64 = 0
+    @Option(help: "CIFAKE family: conv layers.") var convLayers: Int?
+    @Option(help: "CIFAKE family: filters per conv layer.") var filters: Int?
+    @Option(help: "CIFAKE family: dense sizes, comma-separated.") var dense: String?
+    @Option(help: "Override the model's input size.") var inputSize: Int?
+    @Option(help: "Leave these generators out, comma-separated.") var exclude: String?
+    @Option(help: "At most this many images per generator.") var cap: Int?
+    @Option var checkpointMinutes = 3.0
+    @Flag(help: "Resume from DIR/checkpoint.safetensors.") var resume = false
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard ["adamw", "adam", "sgd"].contains(optimizer) else { throw ValidationError("--optimizer must be adamw, adam or sgd") }
+        guard ["cosine", "step", "constant"].contains(schedule) else { throw ValidationError("--schedule must be cosine, step or constant") }
+        guard ["none", "backbone", "last-stage"].contains(freeze) else { throw ValidationError("--freeze must be none, backbone or last-stage") }
+        guard ["standard", "none"].contains(augment) else { throw ValidationError("--augment must be standard or none") }
+        guard epochs > 0, batchSize > 0, learningRate > 0 else { throw ValidationError("--epochs, --batch-size and --lr must be positive") }
+        do { _ = try ModelRegistry.entry(model) } catch { throw ValidationError(error.localizedDescription) }
+    }
+
+    func run() throws {
+        runtime.apply()
+        var c = TrainConfig(model: model, data: data)
+        c.epochs = epochs; c.batchSize = batchSize; c.learningRate = learningRate; c.optimizer = optimizer
+        c.weightDecay = weightDecay; c.schedule = schedule; c.warmupEpochs = warmupEpochs; c.patience = patience
+        c.freeze = freeze; c.initialWeights = initialWeights; c.seed = seed
+        c.augmentation = augment == "none" ? .none : .standard
+        c.convLayers = convLayers; c.filters = filters; c.dense = dense?.split(separator: ",").compactMap { Int($0) }
+        c.inputSize = inputSize; c.capPerGenerator = cap; c.checkpointSeconds = checkpointMinutes * 60
+        c.excludeGenerators = exclude?.split(separator: ",").map(String.init) ?? []
+        let t = Trainer(config: c, outputDirectory: output)
+        t.log = { print($0) }
+        let h = try t.run(resume: resume)
+        print("done: \(h.count) epoch(s); best model \(t.bestModelPath)")
+    }
+}
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a model file on a labelled set: metrics overall and per generator, as JSON, CSV and HTML.")
+    @Option(help: "Model file; default: the bundled model.") var model: String?
+    @Option(help: "Labelled data: folder, tar or CSV.") var data: String
+    @Option(help: "all, or test / validation / train of the seeded split.") var split = "all"
+    @Option var seed: UInt64 = 0
+    @Option(help: "Output folder for evaluation.json, evaluation.csv, evaluation.html.") var output: String?
+    @OptionGroup var image: ImageOptions
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard ["all", "test", "validation", "train"].contains(split) else { throw ValidationError("--split must be all, test, validation or train") }
+    }
+
+    func run() throws {
+        runtime.apply()
+        let detector = try model.map { try Detector(path: $0) } ?? Detector.loadDefault()
+        let d = try Dataset.load(data)
+        let parts = d.split(train: 0.7, validation: 0.15, seed: seed)
+        let samples = split == "all" ? d.samples : (split == "test" ? parts.test : (split == "validation" ? parts.validation : parts.train)).samples
+        let e = Evaluation.run(detector: detector, samples: samples, data: data, split: split, decoder: image.decoder) { done, total in
+            if done % 200 == 0 || done == total { eprint("scored \(done)/\(total)") }
+        }
+        let o = e.overall
+        print(String(format: "%@ on %@ (%@): %d images, accuracy %.1f%%, precision %.1f%%, recall %.1f%%, F1 %.3f, ROC-AUC %.3f, AP %.3f, ECE %.1f%%, %d unreadable",
+                     e.model, e.data, split, o.count, o.accuracy * 100, o.precision * 100, o.recall * 100, o.f1, o.rocAUC ?? .nan,
+                     o.averagePrecision ?? .nan, o.ece * 100, e.errors))
+        if let output {
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            try enc.encode(e).write(to: URL(fileURLWithPath: (output as NSString).appendingPathComponent("evaluation.json")))
+            try e.csv().write(toFile: (output as NSString).appendingPathComponent("evaluation.csv"), atomically: true, encoding: .utf8)
+            try e.html().write(toFile: (output as NSString).appendingPathComponent("evaluation.html"), atomically: true, encoding: .utf8)
+            print("wrote \(output)/evaluation.{json,csv,html}")
+        }
+    }
+}
+
+struct Calibrate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fit a calibration (Platt, temperature or isotonic) on the validation split and store it with the model.")
+    @Option(help: "Model file to calibrate.") var model: String
+    @Option(help: "Labelled data: folder, tar or CSV.") var data: String
+    @Option(help: "platt, temperature or isotonic.") var method = "platt"
+    @Option(help: "Output model file.") var output: String
+    @Option var seed: UInt64 = 0
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard Calibrator.Method(rawValue: method) != nil else { throw ValidationError("--method must be platt, temperature or isotonic") }
+    }
+
+    func run() throws {
+        runtime.apply()
+        let detector = try Detector(path: model)
+        let val = try Dataset.load(data).split(train: 0.7, validation: 0.15, seed: seed).validation
+        let reader = SampleReader()
+        var z: [Double] = [], y: [Int] = []
+        for s in val.samples {
+            guard let im = try? reader.image(s) else { continue }
+            z.append(detector.logit(im))
+            y.append(s.label.rawValue)
+        }
+        let cal = Calibrator.fit(Calibrator.Method(rawValue: method)!, logits: z, labels: y)
+        let before = BinaryMetrics(probabilities: z.map { 1 / (1 + exp(-$0)) }, labels: y)
+        let after = BinaryMetrics(probabilities: z.map { cal.probability(logit: $0) }, labels: y)
+        var meta = detector.metadata
+        meta.removeValue(forKey: "aidetect.calibration")
+        try saveDetector(detector.model, architecture: detector.entry.name, path: output,
+                         classes: Int(meta["aidetect.classes"] ?? "1") ?? 1, description: meta["aidetect.description"] ?? "",
+                         calibrator: cal, preprocessing: detector.preprocessing, extra: meta)
+        print(String(format: "%@ calibration on %d validation images: ECE %.1f%% -> %.1f%% (in-sample); wrote %@", method, z.count,
+                     before.ece * 100, after.ece * 100, output))
+    }
+}
