@@ -13,6 +13,8 @@ struct Scan: ParsableCommand {
     var paths: [String]
     @Option(name: .long, help: "Model file (.safetensors written by aidetect); default: the bundled model.")
     var model: String?
+    @Option(name: .long, help: "Several model files, comma-separated ('default' = the bundled model); each score is shown and their mean is the ensemble P(AI).")
+    var models: String?
     @Flag(help: "One JSON object per file (JSON Lines).")
     var json = false
     @Flag(help: "CSV with a header row.")
@@ -24,20 +26,27 @@ struct Scan: ParsableCommand {
 
     func validate() throws {
         if json && csv { throw ValidationError("choose one of --json and --csv") }
+        if model != nil && models != nil { throw ValidationError("use --model or --models, not both") }
         if paths.isEmpty { throw ValidationError("give at least one file or folder") }
     }
 
     func run() throws {
         runtime.apply()
-        let detector: Detector
-        do { detector = try model.map { try Detector(path: $0) } ?? Detector.loadDefault() } catch {
+        let detectors: [Detector]
+        do {
+            if let models {
+                detectors = try models.split(separator: ",").map { $0 == "default" ? try Detector.loadDefault() : try Detector(path: String($0)) }
+            } else {
+                detectors = [try model.map { try Detector(path: $0) } ?? Detector.loadDefault()]
+            }
+        } catch {
             eprint("error: \(error.localizedDescription)")
             throw ExitCode(4)
         }
         let format: ScanOutput.Format = json ? .jsonLines : (csv ? .csv : .table)
-        let out = ScanOutput(format: format, detector: detector)
+        let out = ScanOutput(format: format, detectors: detectors)
         out.begin()
-        let scanner = Scanner(decoder: image.decoder, detector: detector, includeAllFiles: allFiles)
+        let scanner = Scanner(decoder: image.decoder, detectors: detectors, includeAllFiles: allFiles)
         var flaggedAI = false, failed = false
         for path in paths {
             scanner.walk(path) { result in

@@ -5,7 +5,9 @@ import Foundation
 final class ScanOutput {
     enum Format { case table, jsonLines, csv }
     let format: Format
-    let detector: Detector
+    let detectors: [Detector]
+    var detector: Detector { detectors[0] }
+    var modelName: String { detectors.count == 1 ? detector.name : "ensemble(" + detectors.map(\.name).joined(separator: "+") + ")" }
     private let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -13,22 +15,25 @@ final class ScanOutput {
     }()
     private(set) var count = 0, failed = 0, flagged = 0
 
-    init(format: Format, detector: Detector) {
+    init(format: Format, detectors: [Detector]) {
         self.format = format
-        self.detector = detector
+        self.detectors = detectors
     }
 
     func begin() {
         switch format {
         case .table:
-            if detector.isPlaceholder {
-                print("NOTE: model '\(detector.name)' is an untrained PLACEHOLDER: its scores carry no information.")
+            for d in detectors {
+                if d.isPlaceholder {
+                    print("NOTE: model '\(d.name)' is an untrained PLACEHOLDER: its scores carry no information.")
+                }
+                print("model: \(d.name) (\(d.entry.summary)) from \((d.path as NSString).lastPathComponent)")
+                if let note = d.metadata["aidetect.summary"] { print("note: \(note)") }
             }
-            print("model: \(detector.name) (\(detector.entry.summary)) from \((detector.path as NSString).lastPathComponent)")
-            if let note = detector.metadata["aidetect.summary"] { print("note: \(note)") }
+            if detectors.count > 1 { print("P(AI) is the mean of the models' calibrated scores (shown in brackets).") }
             print(pad("P(AI)", 7) + "  " + pad("verdict", 11) + "  " + pad("format", 6) + "  " + pad("size", 11) + "  file")
         case .csv:
-            print("path,format,width,height,probability,verdict,views,error_kind,error,model,placeholder")
+            print("path,format,width,height,probability,verdict,views,error_kind,error,model,placeholder,scores")
         case .jsonLines:
             break
         }
@@ -44,20 +49,22 @@ final class ScanOutput {
                 print(pad("-", 7) + "  " + pad("error", 11) + "  " + pad(r.format ?? "-", 6) + "  " + pad("-", 11) + "  \(e)")
             } else {
                 let p = String(format: "%.3f", r.probability ?? 0)
+                let each = r.scores.map { s in "  [" + detectors.map { String(format: "%.3f", s[$0.name] ?? .nan) }.joined(separator: " ") + "]" } ?? ""
                 print(pad(p, 7) + "  " + pad(r.verdict?.rawValue ?? "-", 11) + "  " + pad(r.format ?? "-", 6) + "  "
-                      + pad("\(r.width ?? 0)x\(r.height ?? 0)", 11) + "  \(r.path)")
+                      + pad("\(r.width ?? 0)x\(r.height ?? 0)", 11) + "  \(r.path)" + each)
             }
         case .csv:
             let fields: [String] = [
                 r.path, r.format ?? "", r.width.map(String.init) ?? "", r.height.map(String.init) ?? "",
                 r.probability.map { String(format: "%.6f", $0) } ?? "", r.verdict?.rawValue ?? "", r.views.map(String.init) ?? "",
-                r.errorKind ?? "", r.error ?? "", detector.name, detector.isPlaceholder ? "true" : "false",
+                r.errorKind ?? "", r.error ?? "", modelName, detectors.contains(where: \.isPlaceholder) ? "true" : "false",
+                r.scores.map { s in s.keys.sorted().map { "\($0)=\(String(format: "%.6f", s[$0]!))" }.joined(separator: ";") } ?? "",
             ]
             print(fields.map(csvField).joined(separator: ","))
         case .jsonLines:
             var object = (try? JSONSerialization.jsonObject(with: encoder.encode(r))) as? [String: Any] ?? [:]
-            object["model"] = detector.name
-            object["placeholder"] = detector.isPlaceholder
+            object["model"] = modelName
+            object["placeholder"] = detectors.contains(where: \.isPlaceholder)
             if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
                 print(String(decoding: d, as: UTF8.self))
             }

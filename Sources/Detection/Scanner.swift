@@ -7,8 +7,10 @@ public struct ScanResult: Sendable, Codable {
     public var format: String?
     public var width: Int?
     public var height: Int?
-    /// P(AI-generated) from the model (mean over the views it looked at).
+    /// Calibrated P(AI-generated): the model's, or the ensemble's (mean of the models') with several.
     public var probability: Double?
+    /// Each model's calibrated P(AI), by model name (set when scanning with several models).
+    public var scores: [String: Double]?
     public var views: Int?
     public var verdict: Verdict?
     public var errorKind: String?
@@ -27,13 +29,19 @@ public struct Scanner {
     public static let imageExtensions: Set<String> = ["jpg", "jpeg", "jpe", "jfif", "png", "webp", "tif", "tiff", "gif", "bmp",
                                                       "heic", "heif", "avif"]
     public let decoder: ImageDecoder
-    public let detector: Detector
+    public let detectors: [Detector]
+    public var detector: Detector { detectors[0] }
     /// Also try files whose extension is not an image type (inside folders; named files are always tried).
     public var includeAllFiles: Bool
 
     public init(decoder: ImageDecoder, detector: Detector, includeAllFiles: Bool = false) {
+        self.init(decoder: decoder, detectors: [detector], includeAllFiles: includeAllFiles)
+    }
+    /// Several models: each scores every image; the ensemble probability is their mean.
+    public init(decoder: ImageDecoder, detectors: [Detector], includeAllFiles: Bool = false) {
+        precondition(!detectors.isEmpty, "Scanner: at least one detector")
         self.decoder = decoder
-        self.detector = detector
+        self.detectors = detectors
         self.includeAllFiles = includeAllFiles
     }
 
@@ -80,10 +88,16 @@ public struct Scanner {
             r.format = d.format.name
             r.width = d.image.width
             r.height = d.image.height
-            let s = detector.score(d.image)
-            r.probability = s.probability
-            r.views = s.views.count
-            r.verdict = Verdict(probability: s.probability)
+            var scores: [String: Double] = [:]
+            for det in detectors {
+                let s = det.score(d.image)
+                scores[det.name] = s.probability
+                r.views = max(r.views ?? 0, s.views.count)
+            }
+            let p = scores.values.reduce(0, +) / Double(scores.count)
+            r.probability = p
+            if detectors.count > 1 { r.scores = scores }
+            r.verdict = Verdict(probability: p)
         } catch let e as ImageError {
             r.errorKind = e.kind
             r.error = e.localizedDescription

@@ -151,3 +151,21 @@ struct TrainEvalCLITests {
         #expect(bad.status == 64)
     }
 }
+
+struct EnsembleScanTests {
+    @Test func severalModelsAndEnsemble() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ens-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let m = dir.appendingPathComponent("lenet.safetensors").path
+        #expect(try runCLI(["init-model", "lenet_baseline", "--output", m, "--placeholder"]).status == 0)
+        let r = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--models", "default,\(m)", "--json"])
+        let row = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let scores = try #require(row["scores"] as? [String: Double])
+        #expect(scores.count == 2)
+        let p = try #require(row["probability"] as? Double)
+        #expect(abs(p - scores.values.reduce(0, +) / 2) < 1e-9)
+        #expect(row["placeholder"] as? Bool == true, "an ensemble with a placeholder says so")
+        #expect(try runCLI(["scan", "samples", "--model", m, "--models", m]).status == 64)
+    }
+}
