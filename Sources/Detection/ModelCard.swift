@@ -23,8 +23,9 @@ public enum ModelCard {
           and a linear probe on the pooled 1280-d features as the head (`_fc`), trained here; Platt scaling fitted on
           the validation split turns the logit into P(AI-generated).
         - File: `\(modelFile)` (\(String(format: "%.1f", Double(modelBytes) / 1_048_576)) MB, float16 weights).
-        - Input: the image's shorter side resized to 256 px, centre crop 224 px (as the training images were made:
-          centred square, 256 px). Parts of non-square images outside the centred square are not looked at.
+        - Input: square windows of the image's shorter side (one for a square image, more spread along the longer
+          side), each resized to 256 px and centre-cropped to 224 px, as the training images were made (centred
+          square, 256 px); the windows' logits are averaged before calibration.
         - Verdicts: P(AI) < 0.3 likely real, > 0.7 likely AI-generated, uncertain in between.
 
         ## Training data
@@ -93,7 +94,9 @@ public enum ModelCard {
           re-encoded as JPEG q90, so file format itself is not a signal, but earlier compression partly survives.
         - Generators since 2022 (SDXL, Midjourney v5+, DALL-E 3, Flux, GPT-4o) are absent from training; expect
           lower accuracy on them. Numbers above are on a small benchmark (tens to hundreds of images per generator).
-        - Only the centred square of an image is looked at; a manipulated region outside it is not seen.
+        - Non-square images are looked at through square windows of the shorter side spread along the longer side
+          (their logits averaged), each resized to 256 and centre-cropped to 224: small details and a small
+          manipulated region weigh little in the average.
         - A verdict is evidence, not proof: use the uncertain band, and provenance evidence where available.
 
         Run time of the whole study on this machine: \(Int(r.seconds)) s.

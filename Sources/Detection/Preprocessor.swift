@@ -24,11 +24,18 @@ public struct Preprocessor: Sendable {
         case .resize:
             views = [(image.resized(width: s, height: s, filter: filter), (0, 0, max(image.width, image.height)))]
         case .resizeCenterCrop:
+            // Square windows of the shorter side, evenly spread along the longer side so that the whole image
+            // is looked at (one window for square images); each is resized and centre-cropped as in training.
             let shorter = Int((Double(s) / preprocessing.cropFraction).rounded())
-            let r = image.resized(shorterSide: shorter, filter: filter).centerCropped(width: s, height: s)
-            let side = min(image.width, image.height)
-            views = [(r.width == s && r.height == s ? r : r.resized(width: s, height: s, filter: filter),
-                      ((image.width - side) / 2, (image.height - side) / 2, side))]
+            let side = min(image.width, image.height), long = max(image.width, image.height)
+            let count = min(maxTiles, Int((Double(long) / Double(side) - 0.15).rounded(.up)).clamped(1, 8))
+            views = (0..<count).map { i in
+                let offset = count == 1 ? (long - side) / 2 : (long - side) * i / (count - 1)
+                let (x, y) = image.width >= image.height ? (offset, (image.height - side) / 2) : ((image.width - side) / 2, offset)
+                let square = image.cropped(x: x, y: y, width: side, height: side)
+                let r = square.resized(width: shorter, height: shorter, filter: filter).centerCropped(width: s, height: s)
+                return (r.width == s && r.height == s ? r : r.resized(width: s, height: s, filter: filter), (x, y, side))
+            }
         case .tile:
             views = tiles(image, size: s)
         case .native:
@@ -58,4 +65,8 @@ public struct Preprocessor: Sendable {
         }
         return all.map { (image.cropped(x: $0.0, y: $0.1, width: s, height: s), ($0.0, $0.1, s)) }
     }
+}
+
+extension Int {
+    func clamped(_ lo: Int, _ hi: Int) -> Int { Swift.min(Swift.max(self, lo), hi) }
 }

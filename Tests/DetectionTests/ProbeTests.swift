@@ -65,3 +65,16 @@ struct ProbeTests {
         #expect(s.probability >= 0 && s.probability <= 1 && s.views.count == 1)
     }
 }
+
+struct PreprocessorTests {
+    @Test func wideImagesAreCoveredByWindows() {
+        let pre = Preprocessor(Preprocessing(inputSize: 32, mean: [0, 0, 0], std: [1, 1, 1], policy: .resizeCenterCrop, cropFraction: 0.875))
+        let wide = pre.views(Image(width: 300, height: 100, fill: (1, 2, 3)))
+        #expect(wide.batch.shape == [3, 3, 32, 32])
+        #expect(wide.boxes.map(\.x) == [0, 100, 200] && wide.boxes.allSatisfy { $0.y == 0 && $0.size == 100 })
+        #expect(pre.views(Image(width: 100, height: 100, fill: (1, 2, 3))).batch.shape == [1, 3, 32, 32])
+        #expect(pre.views(Image(width: 100, height: 110, fill: (1, 2, 3))).boxes.count == 1)
+        let tiles = Preprocessor(Preprocessing(inputSize: 32, mean: [0, 0, 0], std: [1, 1, 1], policy: .tile)).views(Image(width: 70, height: 40, fill: (0, 0, 0)))
+        #expect(tiles.boxes.map(\.x) == [0, 32, 38, 0, 32, 38] && tiles.batch.size(0) == 6)
+    }
+}
