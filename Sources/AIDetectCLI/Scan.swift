@@ -21,6 +21,8 @@ struct Scan: ParsableCommand {
     var csv = false
     @Flag(help: "Also list files whose extension is not an image type.")
     var allFiles = false
+    @Flag(help: "No progress count on standard error.")
+    var quiet = false
     @OptionGroup var image: ImageOptions
     @OptionGroup var runtime: RuntimeOptions
 
@@ -48,13 +50,23 @@ struct Scan: ParsableCommand {
         out.begin()
         let scanner = Scanner(decoder: image.decoder, detectors: detectors, includeAllFiles: allFiles)
         var flaggedAI = false, failed = false
+        // A live count on standard error when it is a terminal (results stream to standard output).
+        let showProgress = isatty(2) != 0 && !quiet
+        let start = Date()
+        var n = 0
         for path in paths {
             scanner.walk(path) { result in
                 if result.verdict == .likelyAI { flaggedAI = true }
                 if result.error != nil { failed = true }
                 out.write(result)
+                n += 1
+                if showProgress {
+                    let rate = Double(n) / max(Date().timeIntervalSince(start), 1e-3)
+                    FileHandle.standardError.write(Data(String(format: "\r%d file(s), %.1f/s ", n, rate).utf8))
+                }
             }
         }
+        if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         out.end()
         let code = (flaggedAI ? 1 : 0) | (failed ? 2 : 0)
         if code != 0 { throw ExitCode(Int32(code)) }
