@@ -58,6 +58,7 @@ struct Scan: ParsableCommand {
             scanner.walk(path) { result in
                 if result.verdict == .likelyAI { flaggedAI = true }
                 if result.error != nil { failed = true }
+                if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                 out.write(result)
                 n += 1
                 if showProgress {
