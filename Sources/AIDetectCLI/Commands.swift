@@ -74,6 +74,7 @@ struct ImportCheckpoint: ParsableCommand {
     @Option(help: "Registry architecture the weights belong to.") var architecture: String
     @Option(help: "Output .safetensors path.") var output: String
     @Option(help: "Output logits of the checkpoint's head.") var classes: Int?
+    @Option(help: "A head file from `extract-head`: its tensors and metadata (calibration, name) complete the model.") var head: String?
 
     func run() throws {
         let entry = try ModelRegistry.entry(architecture)
@@ -93,8 +94,20 @@ struct ImportCheckpoint: ParsableCommand {
             sd = try TorchCheckpoint.load(path: checkpoint)
             try model.loadStateDict(sd)
         }
-        try saveDetector(model, architecture: architecture, path: output, classes: n,
-                         description: "imported from \((checkpoint as NSString).lastPathComponent)", extra: extra)
+        var calibrator: Calibrator?
+        var preprocessing: Preprocessing?
+        var description = "imported from \((checkpoint as NSString).lastPathComponent)"
+        if let head {
+            let (t, meta) = try Safetensors.load(path: head)
+            try model.loadStateDict(model.stateDict().merging(t) { _, new in new })
+            for (k, v) in meta where !["aidetect.model", "aidetect.classes", "aidetect.calibration", "aidetect.preprocessing"].contains(k) { extra[k] = v }
+            extra.removeValue(forKey: "aidetect.note")
+            calibrator = meta["aidetect.calibration"].flatMap { try? JSONDecoder().decode(Calibrator.self, from: Data($0.utf8)) }
+            preprocessing = meta["aidetect.preprocessing"].flatMap { try? JSONDecoder().decode(Preprocessing.self, from: Data($0.utf8)) }
+            description = meta["aidetect.description"] ?? description
+        }
+        try saveDetector(model, architecture: architecture, path: output, classes: n, description: description,
+                         calibrator: calibrator, preprocessing: preprocessing, halfPrecision: head != nil, extra: extra)
         print("wrote \(output): \(architecture), \(model.parameterCount) parameters from \(sd.count) tensors")
     }
 }
@@ -123,8 +136,9 @@ struct TrainProbe: ParsableCommand {
         try saveDetector(model, architecture: backbone, path: output, description: "frozen \(backbone) + linear probe trained on \((data as NSString).lastPathComponent) (seed \(seed))",
                          calibrator: report.calibrator, preprocessing: entry.preprocessing, halfPrecision: half,
                          extra: ["aidetect.name": "\(backbone).aidetect_probe_v1", "aidetect.training_data": (data as NSString).lastPathComponent,
-                                 "aidetect.summary": String(format: "research baseline: %.1f%% accuracy and ROC-AUC %.3f on its test split, mean ROC-AUC %.3f on generators it never saw; unreliable on photos unlike its training data (see docs/model-card/MODEL_CARD.md)",
-                                                            (report.testCalibrated.accuracy * 100), report.testCalibrated.rocAUC ?? .nan, report.logoMeanAUC)])
+                                 "aidetect.summary": String(format: "research baseline: %.1f%% accuracy and ROC-AUC %.3f on its test split, mean ROC-AUC %.3f on generators it never saw; unreliable on photos unlike its training data (see %@)",
+                                                            (report.testCalibrated.accuracy * 100), report.testCalibrated.rocAUC ?? .nan, report.logoMeanAUC,
+                                                            ((card ?? "docs/model-card") as NSString).appendingPathComponent("MODEL_CARD.md"))])
         let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
         print("wrote \(output) (\(size) bytes); test ROC-AUC \(report.testCalibrated.rocAUC ?? .nan), LOGO mean ROC-AUC \(report.logoMeanAUC)")
         if let card {
@@ -140,5 +154,25 @@ struct TrainProbe: ParsableCommand {
             try md.write(toFile: (card as NSString).appendingPathComponent("MODEL_CARD.md"), atomically: true, encoding: .utf8)
             print("wrote \(card)/MODEL_CARD.md and model-card.json")
         }
+    }
+}
+
+struct ExtractHead: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "extract-head",
+        abstract: "Write only the head (and calibration metadata) of a probe model, to rebuild it later with `import --head`.")
+    @Option(help: "A model file written by train-probe.") var model: String
+    @Option(help: "Output .safetensors holding the head tensors and the model's metadata.") var output: String
+
+    func run() throws {
+        let (tensors, meta) = try Safetensors.load(path: model)
+        guard let arch = meta["aidetect.model"], let entry = try? ModelRegistry.entry(arch),
+              let extractor = entry.make(ModelOptions(classes: 1)) as? FeatureExtractor else {
+            throw ValidationError("\(model) is not a probe model of a feature-extractor architecture")
+        }
+        let head = tensors.filter { $0.key.hasPrefix(extractor.headKey + ".") }
+        guard !head.isEmpty else { throw ValidationError("\(model) has no '\(extractor.headKey).' tensors") }
+        try Safetensors.save(head, metadata: meta, path: output)
+        print("wrote \(output): \(head.keys.sorted().joined(separator: ", "))")
     }
 }

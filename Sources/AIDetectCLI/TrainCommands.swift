@@ -41,6 +41,8 @@ struct Train: ParsableCommand {
         guard ["standard", "none"].contains(augment) else { throw ValidationError("--augment must be standard or none") }
         guard epochs > 0, batchSize > 0, learningRate > 0 else { throw ValidationError("--epochs, --batch-size and --lr must be positive") }
         do { _ = try ModelRegistry.entry(model) } catch { throw ValidationError(error.localizedDescription) }
+        if let inputSize, inputSize < 8 { throw ValidationError("--input-size must be at least 8") }
+        if model == "lenet_baseline", let inputSize, inputSize != 32 { throw ValidationError("lenet_baseline takes 32 px input only") }
     }
 
     func run() throws {

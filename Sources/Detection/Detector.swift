@@ -51,6 +51,7 @@ public final class Detector: @unchecked Sendable {
             options.convLayers = j["convLayers"] as? Int
             options.filters = j["filters"] as? Int
             options.dense = j["dense"] as? [Int]
+            options.inputSize = j["inputSize"] as? Int
         }
         let m = e.make(options)
         do { try m.loadStateDict(loaded.tensors) } catch {

@@ -97,6 +97,7 @@ public final class Trainer {
         let entry = try ModelRegistry.entry(config.model)
         var o = ModelOptions(classes: config.classes, convLayers: config.convLayers, filters: config.filters, dense: config.dense)
         o.inputChannels = 3
+        o.inputSize = config.inputSize
         return (entry.make(o), entry)
     }
 
@@ -268,6 +269,7 @@ public final class Trainer {
         if let c = config.convLayers { options["convLayers"] = c }
         if let f = config.filters { options["filters"] = f }
         if let d = config.dense { options["dense"] = d }
+        if let s = config.inputSize { options["inputSize"] = s }
         if !options.isEmpty, let d = try? JSONSerialization.data(withJSONObject: options, options: [.sortedKeys]) {
             extra["aidetect.options"] = String(decoding: d, as: UTF8.self)
         }

@@ -84,7 +84,7 @@ public final class CIFAKECNN: Module {
 let baselineEntries: [ModelEntry] = [
     ModelEntry(name: "mlp_baseline", summary: "MLP on 32 px pixels (study 000)", reference: "study 000",
                defaultClasses: 1, preprocessing: .unit, dense: false) { o in
-        MLPBaseline(inputFeatures: o.inputChannels * 32 * 32, classes: o.classes ?? 1)
+        MLPBaseline(inputFeatures: o.inputChannels * (o.inputSize ?? 32) * (o.inputSize ?? 32), classes: o.classes ?? 1)
     },
     ModelEntry(name: "lenet_baseline", summary: "LeNet-style CNN on 32 px (study 000)", reference: "LeCun et al. 1998",
                defaultClasses: 1, preprocessing: .unit, dense: false) { o in
@@ -92,7 +92,7 @@ let baselineEntries: [ModelEntry] = [
     },
     ModelEntry(name: "cifake_cnn", summary: "CIFAKE CNN family: conv layers x filters x dense (study 002)",
                reference: "Bird & Lotfi 2024", defaultClasses: 1, preprocessing: .unit, dense: false) { o in
-        CIFAKECNN(inputChannels: o.inputChannels, convLayers: o.convLayers ?? 2, filters: o.filters ?? 32,
+        CIFAKECNN(inputSize: o.inputSize ?? 32, inputChannels: o.inputChannels, convLayers: o.convLayers ?? 2, filters: o.filters ?? 32,
                   dense: o.dense ?? [64], classes: o.classes ?? 1)
     },
 ]

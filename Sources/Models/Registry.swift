@@ -56,6 +56,8 @@ public struct ModelOptions: Sendable {
     public var filters: Int?
     public var dense: [Int]?
     public var inputChannels: Int = 3
+    /// Input side for models whose layers depend on it (CIFAKE CNN, MLP); others ignore it.
+    public var inputSize: Int?
     public init(classes: Int? = nil, convLayers: Int? = nil, filters: Int? = nil, dense: [Int]? = nil) {
         self.classes = classes
         self.convLayers = convLayers

@@ -96,3 +96,20 @@ struct TrainerTests {
         #expect(abs(blurred.mean().item() - 1) < 1e-5)   // a normalised kernel keeps flat images flat
     }
 }
+
+struct TrainerInputSizeTests {
+    /// A CIFAKE CNN trained at another input size keeps it in the model file and scores images with it.
+    @Test func nonDefaultInputSizeRoundTrips() throws {
+        let data = try TrainerTests.makeSet(8)
+        defer { try? FileManager.default.removeItem(at: data) }
+        var c = TrainerTests.config(data.path)
+        c.epochs = 1
+        c.inputSize = 48
+        let out = data.appendingPathComponent("run48").path
+        _ = try Trainer(config: c, outputDirectory: out).run()
+        let d = try Detector(path: out + "/best.safetensors")
+        #expect(d.preprocessing.inputSize == 48)
+        let s = d.score(Image(width: 100, height: 60, fill: (50, 60, 70)))
+        #expect(s.probability >= 0 && s.probability <= 1)
+    }
+}
