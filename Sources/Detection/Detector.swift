@@ -89,8 +89,8 @@ public final class Detector: @unchecked Sendable {
         throw DetectorError.noDefaultModel(searched: candidates)
     }
 
-    /// The uncalibrated logit of one image (mean over its views).
-    public func logit(_ image: Image) -> Double {
+    /// The model's logit for each view of `image` (one forward pass at a time: modules are not re-entrant).
+    func viewLogits(_ image: Image) -> [Double] {
         let (batch, _) = Preprocessor(preprocessing).views(image)
         let logits: [Float] = lock.withLock {
             withNoGrad {
@@ -98,22 +98,21 @@ public final class Detector: @unchecked Sendable {
                 return (entry.dense ? out.mean(axes: [2, 3]) : out).reshaped([-1]).toArray(Float.self)
             }
         }
-        return logits.map(Double.init).reduce(0, +) / Double(max(logits.count, 1))
+        return logits.map(Double.init)
+    }
+
+    /// The uncalibrated logit of one image (mean over its views).
+    public func logit(_ image: Image) -> Double {
+        let z = viewLogits(image)
+        return z.reduce(0, +) / Double(max(z.count, 1))
     }
 
     /// Calibrated P(AI-generated) for one image: the views' logits are averaged, then calibrated; `views`
     /// holds each view's calibrated probability.
     public func score(_ image: Image) -> (probability: Double, views: [Double]) {
-        let (batch, _) = Preprocessor(preprocessing).views(image)
-        // One forward at a time per detector: modules are not re-entrant.
-        let logits: [Float] = lock.withLock {
-            withNoGrad {
-                let out = model(batch)
-                return (entry.dense ? out.mean(axes: [2, 3]) : out).reshaped([-1]).toArray(Float.self)
-            }
-        }
-        let mean = logits.map(Double.init).reduce(0, +) / Double(max(logits.count, 1))
-        return (calibrator.probability(logit: mean), logits.map { calibrator.probability(logit: Double($0)) })
+        let z = viewLogits(image)
+        let mean = z.reduce(0, +) / Double(max(z.count, 1))
+        return (calibrator.probability(logit: mean), z.map { calibrator.probability(logit: $0) })
     }
 }
 
