@@ -141,7 +141,7 @@ public struct Dataset: Sendable {
     public func capped(perGenerator cap: Int, seed: UInt64 = 0) -> Dataset {
         var out: [Sample] = []
         for g in generators {
-            let items = samples.filter { $0.generator == g }.sorted { stableHash($0.id, seed) < stableHash($1.id, seed) }
+            let items = seededOrder(samples.filter { $0.generator == g }, seed)
             out += items.prefix(cap)
         }
         return Dataset(samples: out.sorted { $0.id < $1.id })
@@ -154,7 +154,7 @@ public struct Dataset: Sendable {
         var tr: [Sample] = [], va: [Sample] = [], te: [Sample] = []
         let groups = Dictionary(grouping: samples) { "\($0.label)/\($0.generator)" }
         for key in groups.keys.sorted() {
-            let g = groups[key]!.sorted { stableHash($0.id, seed) < stableHash($1.id, seed) }
+            let g = seededOrder(groups[key]!, seed)
             let nTrain = Int((Double(g.count) * train).rounded())
             let nVal = min(g.count - nTrain, Int((Double(g.count) * validation).rounded()))
             tr += g[0..<nTrain]
@@ -168,7 +168,7 @@ public struct Dataset: Sendable {
     public func balanced(seed: UInt64 = 0) -> Dataset {
         let real = samples.filter { $0.label == .real }, fake = samples.filter { $0.label == .fake }
         let n = min(real.count, fake.count)
-        func pick(_ s: [Sample]) -> [Sample] { Array(s.sorted { stableHash($0.id, seed) < stableHash($1.id, seed) }.prefix(n)) }
+        func pick(_ s: [Sample]) -> [Sample] { Array(seededOrder(s, seed).prefix(n)) }
         return Dataset(samples: (pick(real) + pick(fake)).sorted { $0.id < $1.id })
     }
 
@@ -177,6 +177,11 @@ public struct Dataset: Sendable {
         let nf = Double(samples.filter { $0.label == .fake }.count), nr = Double(samples.count) - nf
         return samples.map { $0.label == .fake ? Double(samples.count) / (2 * max(nf, 1)) : Double(samples.count) / (2 * max(nr, 1)) }
     }
+}
+
+/// Samples in a seeded pseudo-random order that depends only on their ids (each hash computed once).
+func seededOrder(_ samples: [Sample], _ seed: UInt64) -> [Sample] {
+    samples.map { (stableHash($0.id, seed), $0) }.sorted { $0.0 < $1.0 }.map(\.1)
 }
 
 /// FNV-1a of the id mixed with the seed: stable across runs and platforms (unlike Swift's Hasher).

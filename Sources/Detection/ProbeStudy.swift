@@ -96,7 +96,8 @@ public struct ProbeStudy {
         let probe = LinearProbe.train(x: all.rows(train.samples), y: labels(train), validationX: all.rows(val.samples),
                                       validationY: labels(val), options: options)
         log("probe: \(probe.steps) steps, best validation loss \(String(format: "%.4f", probe.bestValidationLoss))")
-        let calibrator = Calibrator.fit(.platt, logits: probe.logits(all.rows(val.samples)), labels: labels(val))
+        let valLogits = probe.logits(all.rows(val.samples))
+        let calibrator = Calibrator.fit(.platt, logits: valLogits, labels: labels(val))
         let testLogits = probe.logits(all.rows(test.samples))
         let testRaw = BinaryMetrics(probabilities: testLogits.map(sigmoid), labels: labels(test))
         let testProbs = testLogits.map { calibrator.probability(logit: $0) }
@@ -140,7 +141,7 @@ public struct ProbeStudy {
         let logoMean = logo.isEmpty ? .nan : logo.map(\.rocAUC).reduce(0, +) / Double(logo.count)
 
         // Verdict flips on the validation split under re-encoding and a 10% downsize.
-        let valPlain = probe.logits(all.rows(val.samples)).map { calibrator.probability(logit: $0) >= 0.5 }
+        let valPlain = valLogits.map { calibrator.probability(logit: $0) >= 0.5 }
         func flipRate(_ view: EmbeddingView) throws -> Double {
             let t = try table(view, val.samples)
             let kept = val.samples.indices.filter { t.index[val.samples[$0].id] != nil }

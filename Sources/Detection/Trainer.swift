@@ -199,8 +199,7 @@ public final class Trainer {
             let epochStart = Date()
             optimizer.learningRate = schedule.rate(base: config.learningRate, epoch: state.epoch)
             model.train()
-            for (path, m) in model.namedModules() where !m.parameterSlots.isEmpty && m.parameterSlots.allSatisfy({ !$0.tensor.requiresGrad }) {
-                _ = path
+            for (_, m) in model.namedModules() where !m.parameterSlots.isEmpty && m.parameterSlots.allSatisfy({ !$0.tensor.requiresGrad }) {
                 m.eval()   // frozen layers keep their running statistics
             }
             let order = Self.epochOrder(count: train.samples.count, seed: config.seed, epoch: state.epoch)

@@ -149,9 +149,5 @@ public func fakeQuantizeDynamicUInt8(_ x: Tensor) -> Tensor {
     let scale = (hi - lo) / 255
     guard scale > 0 else { return x }
     let zero = Swift.max(0, Swift.min(255, (-lo / scale).rounded(.toNearestOrEven)))
-    return ((x / scale).rounded() + zero).clamped(min: 0, max: 255).sub(zero) * scale
-}
-
-extension Tensor {
-    fileprivate func sub(_ s: Double) -> Tensor { self - s }
+    return (((x / scale).rounded() + zero).clamped(min: 0, max: 255) - zero) * scale
 }
