@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "Detection", targets: ["Detection"]),
+        .library(name: "Synthesis", targets: ["Synthesis"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,21 +47,24 @@ let package = Package(
             dependencies: ["Models", "Imaging", "ImagingTorch"],
             resources: [.copy("Resources/default-model.safetensors")]
         ),
+        // Generators trained here to make fakes (DCGAN, WGAN-GP, SNGAN, DDPM), the Frechet score, set writing.
+        .target(name: "Synthesis", dependencies: ["Models", "Imaging", "ImagingTorch", "Detection"]),
         .target(
             name: "AIDetectCLI",
             dependencies: [
-                "Models", "Imaging", "ImagingTorch", "Detection",
+                "Models", "Imaging", "ImagingTorch", "Detection", "Synthesis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "aidetect", dependencies: ["AIDetectCLI"]),
-        .executableTarget(name: "aidetect-bench", dependencies: ["Models"], path: "bench/Sources/aidetect-bench"),
+        .executableTarget(name: "aidetect-bench", dependencies: ["Models", "Detection"], path: "bench/Sources/aidetect-bench"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ImagingTorch", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["AIDetectCLI", "Detection", "TestSupport"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "TestSupport"]),
+        .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Detection", "Models", "Imaging", "TestSupport"]),
     ],
     cxxLanguageStandard: .cxx17

@@ -83,6 +83,79 @@ elif a.case in ("resnet18_infer_b8_224", "resnet50_infer_b8_224", "vit_small_inf
         with torch.no_grad():
             model(x).sum().item()
     times = timed(infer)
+elif a.case == "loader_b64_64":
+    # The same pipeline as the Swift case: torch DataLoader (one worker process per core), PIL decode from the
+    # tar, resize p0.2, square crop p0.5, flip p0.5, rotation p0.2, JPEG p0.3, resize + centre crop to 64,
+    # blur p0.2 (torchvision gaussian_blur), colour jitter p0.2, normalise.
+    import io
+    import random
+    import tarfile
+    from PIL import Image
+    import torchvision.transforms.functional as TF
+    path = os.environ.get("BENCH_DATA", "../shared/data/bench256.tar")
+    if not os.path.exists(path):
+        sys.exit(f"loader_b64_64: {path} not found (set BENCH_DATA)")
+    with tarfile.open(path) as t:
+        members = sorted((m.name, m.offset_data, m.size) for m in t.getmembers()
+                         if m.isfile() and m.name.split("/")[0] in ("real", "fake") and m.name.count("/") >= 2)
+    n = 64 * (a.warmup + a.iters)
+    step = max(1, len(members) // n)
+    picked = [members[i * step] for i in range(min(n, len(members)))]
+
+    class Set(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(picked)
+
+        def __getitem__(self, i):
+            name, off, size = picked[i]
+            with open(path, "rb") as f:
+                f.seek(off)
+                im = Image.open(io.BytesIO(f.read(size))).convert("RGB")
+            r = random.Random(i)
+            if r.random() < 0.2:
+                s = r.uniform(0.5, 1.5)
+                im = im.resize((max(8, int(im.width * s)), max(8, int(im.height * s))), Image.BILINEAR)
+            if r.random() < 0.5:
+                side = max(8, int(min(im.size) * r.uniform(0.6, 1.0)))
+                x, y = r.randint(0, im.width - side), r.randint(0, im.height - side)
+                im = im.crop((x, y, x + side, y + side))
+            if r.random() < 0.5:
+                im = im.transpose(Image.FLIP_LEFT_RIGHT)
+            if r.random() < 0.2:
+                im = im.rotate(r.uniform(-10, 10), resample=Image.BILINEAR)
+            if r.random() < 0.3:
+                b = io.BytesIO()
+                im.save(b, "JPEG", quality=r.randint(60, 100))
+                im = Image.open(io.BytesIO(b.getvalue())).convert("RGB")
+            im = TF.center_crop(TF.resize(im, 64), 64)
+            x = TF.to_tensor(im)
+            if r.random() < 0.2:
+                sg = r.uniform(0.1, 2.0)
+                x = TF.gaussian_blur(x, 2 * max(1, int(-(-3 * sg // 1))) + 1, sg)
+            if r.random() < 0.2:
+                x = TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(x, r.uniform(0.8, 1.2)), r.uniform(0.8, 1.2)),
+                                         r.uniform(0.8, 1.2))
+            return TF.normalize(x, [0.5] * 3, [0.5] * 3), 1.0
+
+    loader = iter(torch.utils.data.DataLoader(Set(), batch_size=64, num_workers=os.cpu_count(), prefetch_factor=2))
+    # Per-batch times are bimodal (prefetched batches return at once): time the whole pass after the warm-up.
+    for _ in range(a.warmup):
+        next(loader)[0].sum().item()
+    start = time.perf_counter()
+    for _ in range(a.iters):
+        next(loader)[0].sum().item()
+    times = [(time.perf_counter() - start) * 1000 / a.iters]
+    extra["workers"] = os.cpu_count()
+    extra["images_per_s"] = 64 / (times[0] / 1000)
+    # The worker processes' memory: the largest worker's peak (RUSAGE_CHILDREN counts only reaped children).
+    rss = 0
+    for pid in [w.pid for w in loader._workers]:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                rss += next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+        except (OSError, StopIteration):
+            pass
+    extra["workers_peak_rss_mb"] = rss
 elif a.case == "gemm_2048":
     A, B = torch.randn(2048, 2048), torch.randn(2048, 2048)
     times = timed(lambda: (A @ B).sum().item())

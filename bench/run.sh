@@ -11,8 +11,10 @@ rounds=${2:-2}
 export AIDETECT_THREADS=${AIDETECT_THREADS:-$(nproc)}
 swift build -c release --product aidetect-bench >/dev/null
 bin=.build/release/aidetect-bench
-cases=(cnn32_train_b64 fgsm_b64 resnet18_infer_b8_224 resnet50_infer_b8_224 vit_small_infer_b8_224 gemm_2048)
-declare -A target=([vit_small_infer_b8_224]=0.9)
+cases=(cnn32_train_b64 fgsm_b64 resnet18_infer_b8_224 resnet50_infer_b8_224 vit_small_infer_b8_224 gemm_2048 loader_b64_64)
+# loader_b64_64 reads ../shared/data/bench256.tar (or $BENCH_DATA); it is skipped when that is absent.
+export BENCH_DATA=${BENCH_DATA:-../shared/data/bench256.tar}
+declare -A target=([vit_small_infer_b8_224]=0.9 [loader_b64_64]=0.9)
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); threads: $AIDETECT_THREADS; iterations: $iters (median), best of $rounds rounds"
 echo "LibTorch $(dpkg-query -W -f='${Version}' libtorch-dev) for both sides; peer: Python $(/usr/bin/python3 -c 'import sys;print(sys.version.split()[0])') + torch $(/usr/bin/python3 -c 'import torch;print(torch.__version__)')"
 echo
@@ -20,6 +22,9 @@ echo "| case | Swift ms | PyTorch ms | ratio (PyTorch/Swift) | target | Swift pe
 echo "|---|---:|---:|---:|---:|---:|---:|---|"
 fail=0
 for c in "${cases[@]}"; do
+  if [ "$c" = loader_b64_64 ] && [ ! -f "$BENCH_DATA" ]; then
+    echo "| $c | | | | | | | skipped: $BENCH_DATA not found |"; continue
+  fi
   n=$iters
   case $c in resnet50*|vit*) n=$(( iters / 2 > 5 ? iters / 2 : 5 ));; esac
   runs=()
@@ -40,6 +45,9 @@ r = p["median_ms"] / s["median_ms"]
 note = ""
 if "gflops" in s:
     note = f"{s['gflops']:.1f} vs {p['gflops']:.1f} GFLOP/s"
+if "images_per_s" in s:
+    note = (f"{s['images_per_s']:.0f} vs {p['images_per_s']:.0f} images/s, {s['workers']:.0f} worker threads vs processes"
+            f" (PyTorch workers' peak RSS {p.get('workers_peak_rss_mb', 0):.0f} MB more)")
 print(f"| {s['case']} | {s['median_ms']:.2f} | {p['median_ms']:.2f} | {r:.3f} | {t:.1f} | {s['peak_rss_mb']:.0f} | {p['peak_rss_mb']:.0f} | {note} |")
 sys.exit(0 if r >= t else 1)
 PY

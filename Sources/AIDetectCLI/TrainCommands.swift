@@ -31,6 +31,7 @@ struct Train: ParsableCommand {
     @Option(help: "Leave these generators out, comma-separated.") var exclude: String?
     @Option(help: "At most this many images per generator.") var cap: Int?
     @Option var checkpointMinutes = 3.0
+    @Option(help: "Decode/augment threads (default: all cores, at most 8); the batches do not depend on it.") var workers: Int?
     @Flag(help: "Resume from DIR/checkpoint.safetensors.") var resume = false
     @OptionGroup var runtime: RuntimeOptions
 
@@ -42,6 +43,7 @@ struct Train: ParsableCommand {
         guard epochs > 0, batchSize > 0, learningRate > 0 else { throw ValidationError("--epochs, --batch-size and --lr must be positive") }
         do { _ = try ModelRegistry.entry(model) } catch { throw ValidationError(error.localizedDescription) }
         if let inputSize, inputSize < 8 { throw ValidationError("--input-size must be at least 8") }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if model == "lenet_baseline", let inputSize, inputSize != 32 { throw ValidationError("lenet_baseline takes 32 px input only") }
     }
 
@@ -56,6 +58,7 @@ struct Train: ParsableCommand {
         c.inputSize = inputSize; c.capPerGenerator = cap; c.checkpointSeconds = checkpointMinutes * 60
         c.excludeGenerators = exclude?.split(separator: ",").map(String.init) ?? []
         let t = Trainer(config: c, outputDirectory: output)
+        if let workers { t.workers = workers }
         t.log = { print($0) }
         let h = try t.run(resume: resume)
         print("done: \(h.count) epoch(s); best model \(t.bestModelPath)")

@@ -843,3 +843,32 @@ const char *cimg_versions(void) {
     }
     return v;
 }
+
+/* Decompresses the gzip file `src` into `dst` (written to dst.partial, then renamed). 0 on success. */
+int cimg_gunzip_file(const char *src, const char *dst, char *err, size_t errlen) {
+    gzFile in = gzopen(src, "rb");
+    if (!in) { snprintf(err, errlen, "cannot open %s", src); return 1; }
+    size_t plen = strlen(dst) + 16;
+    char *partial = malloc(plen);
+    if (!partial) { gzclose(in); snprintf(err, errlen, "out of memory"); return 1; }
+    snprintf(partial, plen, "%s.partial", dst);
+    FILE *out = fopen(partial, "wb");
+    if (!out) { gzclose(in); snprintf(err, errlen, "cannot write %s", partial); free(partial); return 1; }
+    static const size_t chunk = 1 << 20;
+    unsigned char *buf = malloc(chunk);
+    int rc = 0;
+    if (!buf) { rc = 1; snprintf(err, errlen, "out of memory"); }
+    while (!rc) {
+        int n = gzread(in, buf, (unsigned)chunk);
+        if (n < 0) { int e; snprintf(err, errlen, "corrupt gzip data: %s", gzerror(in, &e)); rc = 1; break; }
+        if (n == 0) break;
+        if (fwrite(buf, 1, (size_t)n, out) != (size_t)n) { snprintf(err, errlen, "write failed (disk full?)"); rc = 1; }
+    }
+    free(buf);
+    gzclose(in);
+    if (fclose(out) != 0 && !rc) { snprintf(err, errlen, "write failed"); rc = 1; }
+    if (!rc && rename(partial, dst) != 0) { snprintf(err, errlen, "cannot rename to %s", dst); rc = 1; }
+    if (rc) remove(partial);
+    free(partial);
+    return rc;
+}

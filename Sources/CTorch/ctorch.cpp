@@ -457,6 +457,17 @@ int ctorch_sort(ctorch_tensor *values, ctorch_tensor *indices, ctorch_tensor a, 
     *values = wrap(at::Tensor()); *indices = wrap(at::Tensor());
     return -1;
 }
+int ctorch_linalg_eigh(ctorch_tensor *values, ctorch_tensor *vectors, ctorch_tensor a) {
+    *values = nullptr; *vectors = nullptr;
+    try {
+        auto r = at::linalg_eigh(T(a));
+        *values = wrap(std::get<0>(r)); *vectors = wrap(std::get<1>(r));
+        return 0;
+    } catch (const c10::Error &e) { set_error(e.what_without_backtrace()); }
+    catch (const std::exception &e) { set_error(e.what()); }
+    *values = wrap(at::Tensor()); *vectors = wrap(at::Tensor());
+    return -1;
+}
 int ctorch_topk(ctorch_tensor *values, ctorch_tensor *indices, ctorch_tensor a, int64_t k, int64_t dim, int largest) {
     *values = nullptr; *indices = nullptr;
     try {

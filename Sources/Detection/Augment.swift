@@ -119,17 +119,26 @@ extension Image {
         let a = degrees * Double.pi / 180, ca = Foundation.cos(a), sa = Foundation.sin(a)
         let cx = Double(width - 1) / 2, cy = Double(height - 1) / 2
         var out = [UInt8](repeating: 0, count: pixels.count)
-        for y in 0..<height {
-            for x in 0..<width {
-                let dx = Double(x) - cx, dy = Double(y) - cy
-                let sx = min(max(ca * dx - sa * dy + cx, 0), Double(width - 1))
-                let sy = min(max(sa * dx + ca * dy + cy, 0), Double(height - 1))
-                let x0 = Int(sx), y0 = Int(sy), x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
-                let fx = sx - Double(x0), fy = sy - Double(y0)
-                for ch in 0..<3 {
-                    func p(_ xx: Int, _ yy: Int) -> Double { Double(pixels[(yy * width + xx) * 3 + ch]) }
-                    let v = (p(x0, y0) * (1 - fx) + p(x1, y0) * fx) * (1 - fy) + (p(x0, y1) * (1 - fx) + p(x1, y1) * fx) * fy
-                    out[(y * width + x) * 3 + ch] = UInt8(min(max(v.rounded(), 0), 255))
+        let w = width, h = height, maxX = Double(width - 1), maxY = Double(height - 1)
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { out in
+                for y in 0..<h {
+                    let dy = Double(y) - cy
+                    for x in 0..<w {
+                        let dx = Double(x) - cx
+                        let sx = min(max(ca * dx - sa * dy + cx, 0), maxX)
+                        let sy = min(max(sa * dx + ca * dy + cy, 0), maxY)
+                        let x0 = Int(sx), y0 = Int(sy), x1 = min(x0 + 1, w - 1), y1 = min(y0 + 1, h - 1)
+                        let fx = sx - Double(x0), fy = sy - Double(y0)
+                        let w00 = (1 - fx) * (1 - fy), w10 = fx * (1 - fy), w01 = (1 - fx) * fy, w11 = fx * fy
+                        let p00 = (y0 * w + x0) * 3, p10 = (y0 * w + x1) * 3, p01 = (y1 * w + x0) * 3, p11 = (y1 * w + x1) * 3
+                        let o = (y * w + x) * 3
+                        for ch in 0..<3 {
+                            let v = Double(src[p00 + ch]) * w00 + Double(src[p10 + ch]) * w10
+                                + Double(src[p01 + ch]) * w01 + Double(src[p11 + ch]) * w11
+                            out[o + ch] = UInt8(min(max(v, 0), 255) + 0.5)
+                        }
+                    }
                 }
             }
         }

@@ -59,8 +59,35 @@ public struct Dataset: Sendable {
     /// Every image below `root` whose path (relative to root, or to the tar) starts with `<label>/<generator>/`.
     public static func load(_ root: String) throws -> Dataset {
         if root.hasSuffix(".tar") { return try fromTar(root) }
+        if root.hasSuffix(".tar.gz") || root.hasSuffix(".tgz") { return try fromTar(try decompressedTar(root)) }
         if root.hasSuffix(".csv") { return try fromManifest(root) }
         return try fromFolder(root)
+    }
+
+    /// The cache folder for derived data: $AIDETECT_CACHE, else `.cache` in the working directory.
+    public static var cacheDirectory: String {
+        ProcessInfo.processInfo.environment["AIDETECT_CACHE"] ?? FileManager.default.currentDirectoryPath + "/.cache"
+    }
+
+    /// A gzipped tar, decompressed once into `cacheDirectory/data` (keyed by name, size and modification time)
+    /// so that its members can be read in place like any tar.
+    public static func decompressedTar(_ path: String) throws -> String {
+        let fm = FileManager.default
+        guard let a = try? fm.attributesOfItem(atPath: path), let size = a[.size] as? Int else {
+            throw DatasetError.unreadable(path: path, reason: "cannot read the file")
+        }
+        let mtime = Int((a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
+        let base = URL(fileURLWithPath: path).lastPathComponent.replacingOccurrences(of: ".tar.gz", with: "").replacingOccurrences(of: ".tgz", with: "")
+        let dir = cacheDirectory + "/data"
+        let out = "\(dir)/\(base)-\(size)-\(mtime).tar"
+        if fm.fileExists(atPath: out) { return out }
+        do {
+            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try Gzip.decompress(file: path, to: out)
+        } catch {
+            throw DatasetError.unreadable(path: path, reason: "cannot decompress into \(dir): \(error.localizedDescription)")
+        }
+        return out
     }
 
     static func labelled(_ relative: String) -> (Label, String)? {
@@ -185,7 +212,7 @@ func seededOrder(_ samples: [Sample], _ seed: UInt64) -> [Sample] {
 }
 
 /// FNV-1a of the id mixed with the seed: stable across runs and platforms (unlike Swift's Hasher).
-func stableHash(_ s: String, _ seed: UInt64) -> UInt64 {
+public func stableHash(_ s: String, _ seed: UInt64) -> UInt64 {
     var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ (seed &* 0x9E37_79B9_7F4A_7C15)
     for b in s.utf8 {
         h ^= UInt64(b)

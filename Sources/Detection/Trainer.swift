@@ -61,6 +61,8 @@ public final class Trainer {
     public var log: (String) -> Void = { _ in }
     /// Stop after this many optimisation steps in this process (tests use it to simulate an interruption).
     public var stopAfterSteps: Int?
+    /// Decode/augment threads of the batch loader; the batches do not depend on it.
+    public var workers = BatchLoader.defaultWorkers
 
     public init(config: TrainConfig, outputDirectory: String) {
         self.config = config
@@ -205,7 +207,7 @@ public final class Trainer {
             let order = Self.epochOrder(count: train.samples.count, seed: config.seed, epoch: state.epoch)
             let batches = stride(from: 0, to: order.count, by: config.batchSize).map { Array(order[$0..<min($0 + config.batchSize, order.count)]) }
             let loader = BatchLoader(samples: train.samples, batches: batches, startAt: state.batch, preprocessing: pre,
-                                     augmentation: config.augmentation, seed: config.seed &+ UInt64(state.epoch) &* 1_000_003)
+                                     augmentation: config.augmentation, seed: config.seed &+ UInt64(state.epoch) &* 1_000_003, workers: workers)
             var lossSum = 0.0, seen = 0
             while let b = loader.next() {
                 Runtime.manualSeed(config.seed &+ UInt64(state.step) &* 7919)
@@ -288,7 +290,7 @@ public final class Trainer {
     /// Mean validation loss, P(AI) and labels over `samples` (unaugmented).
     func evaluate(_ model: Module, _ samples: [Sample], _ pre: Preprocessing) -> (Double, [Double], [Int]) {
         let batches = stride(from: 0, to: samples.count, by: config.batchSize).map { Array($0..<min($0 + config.batchSize, samples.count)) }
-        let loader = BatchLoader(samples: samples, batches: batches, startAt: 0, preprocessing: pre, augmentation: .none, seed: 0)
+        let loader = BatchLoader(samples: samples, batches: batches, startAt: 0, preprocessing: pre, augmentation: .none, seed: 0, workers: workers)
         var loss = 0.0, probs: [Double] = [], labels: [Int] = []
         while let b = loader.next() {
             let logits = withNoGrad { model(b.x).reshaped([-1]) }
@@ -313,58 +315,74 @@ public final class Trainer {
     }
 }
 
-/// Decodes and augments batches on a background thread, at most `depth` batches ahead (bounded memory).
+/// Decodes and augments batches on `workers` background threads, at most `depth` batches ahead of the
+/// consumer (bounded memory), and hands them out in order. Each sample's augmentation is seeded from the
+/// batch, its position and its id, so the batches do not depend on the number of workers or their timing.
 /// Undecodable samples are skipped (and counted), never fatal.
-final class BatchLoader: @unchecked Sendable {
-    struct Batch { let x: Tensor; let y: Tensor }
+public final class BatchLoader: @unchecked Sendable {
+    public struct Batch { public let x: Tensor; public let y: Tensor }
     private var ready: [Int: Batch?] = [:]
     private let condition = NSCondition()
     private var cancelled = false
     private var nextIndex: Int
     private let total: Int
-    private(set) var skipped = 0
+    private var _skipped = 0
+    /// Samples that could not be decoded so far.
+    public var skipped: Int { condition.lock(); defer { condition.unlock() }; return _skipped }
 
-    init(samples: [Sample], batches: [[Int]], startAt: Int, preprocessing: Preprocessing, augmentation: Augmentation, seed: UInt64, depth: Int = 3) {
+    /// The default number of workers: all cores, at most 8.
+    public static var defaultWorkers: Int { min(8, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
+
+    public init(samples: [Sample], batches: [[Int]], startAt: Int, preprocessing: Preprocessing, augmentation: Augmentation,
+                seed: UInt64, workers: Int = BatchLoader.defaultWorkers, depth: Int = 3) {
         total = batches.count
         nextIndex = startAt
         let reader = SampleReader()
         let pre = preprocessing
-        let thread = Thread { [weak self] in
-            for bi in startAt..<batches.count {
-                var xs: [Tensor] = [], ys: [Float] = []
-                for (pos, si) in batches[bi].enumerated() {
-                    let s = samples[si]
-                    var rng = SplitMix64(seed: seed &+ UInt64(bi) &* 1_000_033 &+ UInt64(pos) &* 7 &+ stableHash(s.id, 0))
-                    guard let image = try? reader.image(s) else {
-                        self?.condition.lock(); self?.skipped += 1; self?.condition.unlock()
-                        continue
+        let workers = max(1, workers), window = max(depth, workers + 1)
+        for w in 0..<workers {
+            let thread = Thread { [weak self] in
+                for bi in stride(from: startAt + w, to: batches.count, by: workers) {
+                    guard let me = self else { return }
+                    me.condition.lock()
+                    while !me.cancelled && bi >= me.nextIndex + window { me.condition.wait() }
+                    let stop = me.cancelled
+                    me.condition.unlock()
+                    if stop { return }
+                    var xs: [Tensor] = [], ys: [Float] = [], failed = 0
+                    for (pos, si) in batches[bi].enumerated() {
+                        let s = samples[si]
+                        var rng = SplitMix64(seed: seed &+ UInt64(bi) &* 1_000_033 &+ UInt64(pos) &* 7 &+ stableHash(s.id, 0))
+                        guard let image = try? reader.image(s) else { failed += 1; continue }
+                        xs.append(Self.prepare(image, preprocessing: pre, augmentation: augmentation, rng: &rng))
+                        ys.append(Float(s.label.rawValue))
                     }
-                    let augmented = augmentation.apply(image, rng: &rng)
-                    let size = pre.inputSize
-                    let shorter = Int((Double(size) / pre.cropFraction).rounded())
-                    let base = augmented.resized(shorterSide: max(shorter, size), filter: ResizeFilter(rawValue: pre.interpolation) ?? .bilinear)
-                        .centerCropped(width: size, height: size)
-                    let fitted = base.width == size && base.height == size ? base : base.resized(width: size, height: size)
-                    var t = augmentation.apply(fitted.tensor(), rng: &rng)
-                    t = (t - Tensor(pre.mean, shape: [3, 1, 1])) / Tensor(pre.std, shape: [3, 1, 1])
-                    xs.append(t)
-                    ys.append(Float(s.label.rawValue))
+                    let batch: Batch? = xs.isEmpty ? nil : Batch(x: stacked(xs), y: Tensor(ys))
+                    me.condition.lock()
+                    me._skipped += failed
+                    me.ready[bi] = .some(batch)
+                    me.condition.broadcast()
+                    me.condition.unlock()
                 }
-                let batch: Batch? = xs.isEmpty ? nil : Batch(x: stacked(xs), y: Tensor(ys))
-                guard let self else { return }
-                self.condition.lock()
-                while !self.cancelled && self.ready.count >= depth { self.condition.wait() }
-                if self.cancelled { self.condition.unlock(); return }
-                self.ready[bi] = .some(batch)
-                self.condition.broadcast()
-                self.condition.unlock()
             }
+            thread.start()
         }
-        thread.start()
+    }
+
+    /// One training view: augmented, resized (shorter side) and centre-cropped to the input size, normalised.
+    static func prepare(_ image: Image, preprocessing pre: Preprocessing, augmentation: Augmentation, rng: inout SplitMix64) -> Tensor {
+        let augmented = augmentation.apply(image, rng: &rng)
+        let size = pre.inputSize
+        let shorter = Int((Double(size) / pre.cropFraction).rounded())
+        let base = augmented.resized(shorterSide: max(shorter, size), filter: ResizeFilter(rawValue: pre.interpolation) ?? .bilinear)
+            .centerCropped(width: size, height: size)
+        let fitted = base.width == size && base.height == size ? base : base.resized(width: size, height: size)
+        let t = augmentation.apply(fitted.tensor(), rng: &rng)
+        return (t - Tensor(pre.mean, shape: [3, 1, 1])) / Tensor(pre.std, shape: [3, 1, 1])
     }
 
     /// The next batch in order, or nil at the end.
-    func next() -> Batch? {
+    public func next() -> Batch? {
         condition.lock()
         defer { condition.unlock() }
         while nextIndex < total {
@@ -378,7 +396,7 @@ final class BatchLoader: @unchecked Sendable {
         return nil
     }
 
-    func cancel() {
+    public func cancel() {
         condition.lock()
         cancelled = true
         condition.broadcast()

@@ -53,11 +53,16 @@ public struct Image: Sendable, Equatable {
     }
 
     public func flippedHorizontally() -> Image {
-        var out = pixels
-        for y in 0..<height {
-            for x in 0..<width {
-                let s = (y * width + x) * 3, d = (y * width + (width - 1 - x)) * 3
-                out[d] = pixels[s]; out[d + 1] = pixels[s + 1]; out[d + 2] = pixels[s + 2]
+        var out = [UInt8](repeating: 0, count: pixels.count)
+        let w = width, h = height
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { out in
+                for y in 0..<h {
+                    for x in 0..<w {
+                        let s = (y * w + x) * 3, d = (y * w + (w - 1 - x)) * 3
+                        out[d] = src[s]; out[d + 1] = src[s + 1]; out[d + 2] = src[s + 2]
+                    }
+                }
             }
         }
         return Image(width: width, height: height, pixels: out)

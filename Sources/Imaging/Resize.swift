@@ -37,32 +37,54 @@ extension Image {
     public func resized(width ow: Int, height oh: Int, filter: ResizeFilter = .bilinear) -> Image {
         precondition(ow > 0 && oh > 0, "resized: target \(ow)x\(oh) must be positive")
         if ow == width && oh == height { return self }
-        // Horizontal pass into floats, then vertical pass into bytes.
+        // Horizontal pass into floats, then vertical pass into bytes (row-vector accumulation, contiguous taps).
         let hx = Resampler(inSize: width, outSize: ow, filter: filter)
-        var tmp = [Float](repeating: 0, count: ow * height * 3)
+        let vy = Resampler(inSize: height, outSize: oh, filter: filter)
+        let w = width, h = height
+        var tmp = [Float](repeating: 0, count: ow * h * 3)
+        var out = [UInt8](repeating: 0, count: ow * oh * 3)
         pixels.withUnsafeBufferPointer { src in
-            for y in 0..<height {
-                let row = y * width * 3
-                for x in 0..<ow {
-                    let (start, ws) = hx.taps[x]
-                    var r: Float = 0, g: Float = 0, b: Float = 0
-                    for (k, w) in ws.enumerated() {
-                        let s = row + (start + k) * 3
-                        r += w * Float(src[s]); g += w * Float(src[s + 1]); b += w * Float(src[s + 2])
+            tmp.withUnsafeMutableBufferPointer { tmp in
+                hx.weights.withUnsafeBufferPointer { hw in
+                    for y in 0..<h {
+                        let row = y * w * 3
+                        for x in 0..<ow {
+                            let start = hx.starts[x], n = hx.counts[x], wo = x * hx.stride
+                            var r: Float = 0, g: Float = 0, b: Float = 0
+                            let p = src.baseAddress! + row + start * 3, wp = hw.baseAddress! + wo
+                            for k in 0..<n {
+                                let wk = wp[k], q = p + 3 &* k
+                                r += wk * Float(q[0]); g += wk * Float(q[1]); b += wk * Float(q[2])
+                            }
+                            let d = (y * ow + x) * 3
+                            tmp[d] = r; tmp[d + 1] = g; tmp[d + 2] = b
+                        }
                     }
-                    let d = (y * ow + x) * 3
-                    tmp[d] = r; tmp[d + 1] = g; tmp[d + 2] = b
                 }
             }
         }
-        let vy = Resampler(inSize: height, outSize: oh, filter: filter)
-        var out = [UInt8](repeating: 0, count: ow * oh * 3)
-        for y in 0..<oh {
-            let (start, ws) = vy.taps[y]
-            for x in 0..<(ow * 3) {
-                var v: Float = 0
-                for (k, w) in ws.enumerated() { v += w * tmp[(start + k) * ow * 3 + x] }
-                out[y * ow * 3 + x] = UInt8(Swift.max(0, Swift.min(255, v.rounded())))
+        let rowLength = ow * 3
+        var acc = [Float](repeating: 0, count: rowLength)
+        tmp.withUnsafeBufferPointer { tmp in
+            out.withUnsafeMutableBufferPointer { out in
+                acc.withUnsafeMutableBufferPointer { acc in
+                    vy.weights.withUnsafeBufferPointer { vw in
+                        for y in 0..<oh {
+                            let start = vy.starts[y], n = vy.counts[y], wo = y * vy.stride
+                            let a = acc.baseAddress!
+                            a.update(repeating: 0, count: rowLength)
+                            for k in 0..<n {
+                                let wk = vw[wo + k], t = tmp.baseAddress! + (start + k) * rowLength
+                                for x in 0..<rowLength { a[x] += wk * t[x] }
+                            }
+                            let o = out.baseAddress! + y * rowLength
+                            for x in 0..<rowLength {
+                                let v = Swift.max(0, Swift.min(255, a[x]))
+                                o[x] = UInt8(v + 0.5)   // v >= 0: round half up
+                            }
+                        }
+                    }
+                }
             }
         }
         return Image(width: ow, height: oh, pixels: out)
@@ -76,15 +98,19 @@ extension Image {
     }
 }
 
-/// Per-output-pixel taps of a 1-D resampling, as PIL's precompute_coeffs.
+/// Per-output-pixel taps of a 1-D resampling, as PIL's precompute_coeffs: output `i` reads `counts[i]` inputs
+/// from `starts[i]` with `weights[i * stride ..< i * stride + counts[i]]`.
 struct Resampler {
-    let taps: [(Int, [Float])]
+    let starts: [Int]
+    let counts: [Int]
+    let weights: [Float]
+    let stride: Int
     init(inSize: Int, outSize: Int, filter: ResizeFilter) {
         let scale = Double(inSize) / Double(outSize)
         let filterScale = Swift.max(scale, 1)
         let support = filter.support * filterScale
-        var t: [(Int, [Float])] = []
-        t.reserveCapacity(outSize)
+        var taps: [(Int, [Float])] = []
+        taps.reserveCapacity(outSize)
         for i in 0..<outSize {
             let center = (Double(i) + 0.5) * scale
             let lo = Swift.max(Int(center - support + 0.5), 0)
@@ -92,8 +118,14 @@ struct Resampler {
             var ws: [Double] = []
             for x in lo..<Swift.max(hi, lo + 1) { ws.append(filter.weight((Double(x) - center + 0.5) / filterScale)) }
             let total = ws.reduce(0, +)
-            t.append((lo, ws.map { Float(total != 0 ? $0 / total : 0) }))
+            taps.append((lo, ws.map { Float(total != 0 ? $0 / total : 0) }))
         }
-        taps = t
+        let stride = taps.map { $0.1.count }.max() ?? 1
+        var weights = [Float](repeating: 0, count: stride * outSize)
+        for (i, t) in taps.enumerated() { for (k, w) in t.1.enumerated() { weights[i * stride + k] = w } }
+        starts = taps.map { $0.0 }
+        counts = taps.map { $0.1.count }
+        self.weights = weights
+        self.stride = stride
     }
 }

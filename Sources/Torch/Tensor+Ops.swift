@@ -167,6 +167,13 @@ extension Tensor {
         check(rc)
         return (Tensor(handle: v!), Tensor(handle: i!))
     }
+    /// Eigenvalues (ascending) and eigenvectors (columns) of a symmetric matrix (torch.linalg.eigh).
+    public func symmetricEigen() -> (values: Tensor, vectors: Tensor) {
+        var v: ctorch_tensor?, e: ctorch_tensor?
+        let rc = withExtendedLifetime(self) { ctorch_linalg_eigh(&v, &e, handle) }
+        check(rc)
+        return (Tensor(handle: v!), Tensor(handle: e!))
+    }
     /// The `k` largest (or smallest) values along `axis`, sorted, with indices.
     public func topk(_ k: Int, axis: Int = -1, largest: Bool = true) -> (values: Tensor, indices: Tensor) {
         var v: ctorch_tensor?, i: ctorch_tensor?

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 @testable import Detection
 import Imaging
+import Models
 @testable import NN
 import Torch
 
@@ -111,5 +112,34 @@ struct TrainerInputSizeTests {
         #expect(d.preprocessing.inputSize == 48)
         let s = d.score(Image(width: 100, height: 60, fill: (50, 60, 70)))
         #expect(s.probability >= 0 && s.probability <= 1)
+    }
+}
+
+struct BatchLoaderTests {
+    /// The batches (augmented, in order) are the same with one worker and with several, and a file that
+    /// cannot be decoded is skipped and counted without stopping the others.
+    @Test func workersDoNotChangeBatchesAndBadFilesAreSkipped() throws {
+        let root = try TrainerTests.makeSet(10)
+        defer { try? FileManager.default.removeItem(at: root) }
+        try Data("not an image".utf8).write(to: root.appendingPathComponent("fake/checker/broken.png"))
+        let set = try Dataset.load(root.path)
+        #expect(set.samples.count == 21)
+        let batches = stride(from: 0, to: set.samples.count, by: 4).map { Array($0..<min($0 + 4, set.samples.count)) }
+        var pre = Preprocessing(inputSize: 32, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], policy: .resizeCenterCrop)
+        pre.cropFraction = 1
+        var aug = Augmentation.standard
+        aug.colorJitterProbability = 0.5
+        func run(_ workers: Int) -> (xs: [Tensor], skipped: Int) {
+            let loader = BatchLoader(samples: set.samples, batches: batches, startAt: 0, preprocessing: pre,
+                                     augmentation: aug, seed: 42, workers: workers, depth: 2)
+            var xs: [Tensor] = []
+            while let b = loader.next() { xs.append(b.x) }
+            return (xs, loader.skipped)
+        }
+        let one = run(1), three = run(3)
+        #expect(one.skipped == 1 && three.skipped == 1)
+        #expect(one.xs.map { $0.shape[0] }.reduce(0, +) == 20)
+        #expect(one.xs.count == three.xs.count)
+        for (a, b) in zip(one.xs, three.xs) { #expect(a.shape == b.shape && (a - b).abs().max().item() == 0) }
     }
 }

@@ -47,6 +47,8 @@ void cimg_free_buffer(uint8_t *buf);
 
 /// Library versions, for `aidetect --version` and bug reports (static storage).
 const char *cimg_versions(void);
+/* Decompresses a gzip file to dst (atomically, via dst.partial). 0 on success, else a message in err. */
+int cimg_gunzip_file(const char *src, const char *dst, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -144,6 +144,8 @@ int ctorch_reduce(ctorch_tensor *out, int op, ctorch_tensor a, const int64_t *di
 int ctorch_softmax(ctorch_tensor *out, ctorch_tensor a, int64_t dim, int log);
 int ctorch_cumsum(ctorch_tensor *out, ctorch_tensor a, int64_t dim);
 int ctorch_sort(ctorch_tensor *values, ctorch_tensor *indices, ctorch_tensor a, int64_t dim, int descending);
+/* Eigen-decomposition of a symmetric matrix (lower triangle used): ascending eigenvalues, eigenvectors as columns. */
+int ctorch_linalg_eigh(ctorch_tensor *values, ctorch_tensor *vectors, ctorch_tensor a);
 int ctorch_topk(ctorch_tensor *values, ctorch_tensor *indices, ctorch_tensor a, int64_t k, int64_t dim, int largest);
 
 // ---- shape -----------------------------------------------------------------------------------

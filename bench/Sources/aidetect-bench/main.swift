@@ -1,6 +1,7 @@
 // aidetect-bench CASE [--iters N] [--warmup W]: times one workload on the Swift/LibTorch stack and prints
 // one JSON line {case, median_ms, mean_ms, iters, peak_rss_mb, ...}. bench/run.sh runs every case here and
 // in bench/peer.py (Python PyTorch, the same LibTorch build) in separate processes and prints the ratios.
+import Detection
 import Foundation
 import Models
 import NN
@@ -70,6 +71,29 @@ case "resnet18_infer_b8_224", "resnet50_infer_b8_224", "vit_small_infer_b8_224":
     model.eval()
     let x = Tensor.randn([8, 3, 224, 224])
     times = time { withNoGrad { _ = model(x).sum().item() } }
+case "loader_b64_64":
+    // The training loader alone: decode bench256 JPEG/PNG members from the tar, the standard augmentation
+    // (flip, crop, rotation, blur, JPEG, resize), resize + centre crop to 64 px, normalise; one batch per iteration.
+    let path = ProcessInfo.processInfo.environment["BENCH_DATA"] ?? "../shared/data/bench256.tar"
+    guard FileManager.default.fileExists(atPath: path) else {
+        FileHandle.standardError.write(Data("loader_b64_64: \(path) not found (set BENCH_DATA)\n".utf8))
+        exit(65)
+    }
+    let all = try Dataset.load(path).samples
+    let n = 64 * (warmup + iters), step = max(1, all.count / n)
+    let picked = (0..<min(n, all.count)).map { all[$0 * step] }
+    let batches = stride(from: 0, to: picked.count, by: 64).map { Array($0..<min($0 + 64, picked.count)) }
+    let pre = Preprocessing(inputSize: 64, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], policy: .resizeCenterCrop, cropFraction: 1)
+    let loader = BatchLoader(samples: picked, batches: batches, startAt: 0, preprocessing: pre, augmentation: .standard, seed: 0)
+    // Per-batch times are bimodal (prefetched batches return at once), so the whole pass after the warm-up is
+    // timed and reported as its mean per batch.
+    for _ in 0..<warmup { _ = loader.next()!.x.sum().item() }
+    let start = DispatchTime.now().uptimeNanoseconds
+    for _ in 0..<iters { _ = loader.next()!.x.sum().item() }
+    let perBatch = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(iters)
+    times = [perBatch]
+    extra["workers"] = Double(BatchLoader.defaultWorkers)
+    extra["images_per_s"] = 64 / (perBatch / 1000)
 case "gemm_2048":
     let a = Tensor.randn([2048, 2048]), b = Tensor.randn([2048, 2048])
     times = time { _ = a.matmul(b).sum().item() }
