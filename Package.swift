@@ -49,10 +49,12 @@ let package = Package(
         ),
         // Generators trained here to make fakes (DCGAN, WGAN-GP, SNGAN, DDPM), the Frechet score, set writing.
         .target(name: "Synthesis", dependencies: ["Models", "Imaging", "ImagingTorch", "Detection"]),
+        // The studies' drivers (cross-generator, few-shot, topology search, baselines).
+        .target(name: "Studies", dependencies: ["Models", "Imaging", "Detection", "Synthesis"]),
         .target(
             name: "AIDetectCLI",
             dependencies: [
-                "Models", "Imaging", "ImagingTorch", "Detection", "Synthesis",
+                "Models", "Imaging", "ImagingTorch", "Detection", "Synthesis", "Studies",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -65,6 +67,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["AIDetectCLI", "Detection", "TestSupport"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "TestSupport"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "TestSupport"]),
+        .testTarget(name: "StudiesTests", dependencies: ["Studies", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Detection", "Models", "Imaging", "TestSupport"]),
     ],
     cxxLanguageStandard: .cxx17

@@ -15,7 +15,7 @@ public struct AIDetect: ParsableCommand {
             2 some files could not be analysed (and none was likely AI); 3 both. 64: bad arguments.
             """,
         version: AIDetect.versionText,
-        subcommands: [Scan.self, Info.self, ListModels.self, InitModel.self, ImportCheckpoint.self, Train.self, TrainProbe.self, Evaluate.self, Calibrate.self, ExtractHead.self, Synth.self],
+        subcommands: [Scan.self, Info.self, ListModels.self, InitModel.self, ImportCheckpoint.self, Train.self, TrainProbe.self, Evaluate.self, Calibrate.self, ExtractHead.self, Synth.self, Study.self],
         defaultSubcommand: Scan.self
     )
     public init() {}
@@ -53,3 +53,9 @@ struct RuntimeOptions: ParsableArguments {
 
 /// Writes to standard error.
 func eprint(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+/// Prints a progress line and flushes, so that logs of long runs under nohup appear as they happen.
+func logLine(_ s: String) {
+    print(s)
+    fflush(nil)
+}

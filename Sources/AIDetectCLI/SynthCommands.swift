@@ -65,9 +65,9 @@ struct SynthTrain: ParsableCommand {
     func run() throws {
         runtime.apply()
         let config = training.config(try parseFamily(generator))
-        let reals = try RealImages.load(config, log: { print($0) })
+        let reals = try RealImages.load(config, log: { logLine($0) })
         let t = SynthTrainer(config: config, directory: output)
-        t.log = { print($0) }
+        t.log = { logLine($0) }
         _ = try t.run(reals: reals)
         print("done: \(output)/checkpoint.safetensors")
     }
@@ -160,16 +160,16 @@ struct SynthBuild: ParsableCommand {
             c.steps = perSteps[f.rawValue] ?? c.steps
             let dir = "\(output)/runs/\(f.rawValue)"
             if let (_, _, step) = try? SynthTrainer.load(directory: dir), step >= c.steps { print("\(f.rawValue): trained (\(step) steps)"); continue }
-            if reals == nil { reals = try RealImages.load(c, log: { print($0) }) }
+            if reals == nil { reals = try RealImages.load(c, log: { logLine($0) }) }
             let t = SynthTrainer(config: c, directory: dir)
-            t.log = { print("\(f.rawValue): \($0)") }
+            t.log = { logLine("\(f.rawValue): \($0)") }
             _ = try t.run(reals: reals!)
         }
         reals = nil
         var w = SynthSetWriter(output: "\(output)/set", count: count, jpegQuality: jpegQuality > 0 ? jpegQuality : nil)
         w.ddimSteps = ddimSteps
         w.seed = training.seed
-        w.log = { print($0) }
+        w.log = { logLine($0) }
         let r = try w.write(runs: families.map { ($0.rawValue, "\(output)/runs/\($0.rawValue)") }, reals: training.data,
                             realGenerators: training.realGenerators?.split(separator: ",").map(String.init) ?? [])
         print("set: \(r.fakes) fakes, \(r.reals) reals in \(output)/set (manifest.csv)")

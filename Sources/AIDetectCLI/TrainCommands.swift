@@ -59,7 +59,7 @@ struct Train: ParsableCommand {
         c.excludeGenerators = exclude?.split(separator: ",").map(String.init) ?? []
         let t = Trainer(config: c, outputDirectory: output)
         if let workers { t.workers = workers }
-        t.log = { print($0) }
+        t.log = { logLine($0) }
         let h = try t.run(resume: resume)
         print("done: \(h.count) epoch(s); best model \(t.bestModelPath)")
     }

@@ -126,6 +126,7 @@ public struct Dataset: Sendable {
         }
         let gi = header.firstIndex(of: "generator"), ti = header.firstIndex(of: "tar")
         let base = (path as NSString).deletingLastPathComponent
+        func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p) }
         var s: [Sample] = []
         for (n, line) in lines.enumerated() {
             let f = csvFields(line)
@@ -134,9 +135,9 @@ public struct Dataset: Sendable {
             }
             let g = gi.map { f[$0] } ?? "unknown"
             if let ti, !f[ti].isEmpty {
-                s.append(Sample(source: .tarMember(tar: (base as NSString).appendingPathComponent(f[ti]), member: f[pi]), label: l, generator: g))
+                s.append(Sample(source: .tarMember(tar: resolve(f[ti]), member: f[pi]), label: l, generator: g))
             } else {
-                s.append(Sample(source: .file((base as NSString).appendingPathComponent(f[pi])), label: l, generator: g))
+                s.append(Sample(source: .file(resolve(f[pi])), label: l, generator: g))
             }
         }
         return Dataset(samples: s)

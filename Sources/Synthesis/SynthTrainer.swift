@@ -41,6 +41,13 @@ public struct SynthConfig: Sendable, Codable, Equatable {
         self.family = family
         self.data = data
     }
+    /// The fields a resumed run must share with its checkpoint (steps, checkpoint and sample intervals may change,
+    /// so a finished run can be trained further).
+    var resumable: SynthConfig {
+        var c = self
+        c.steps = 0; c.checkpointSeconds = 0; c.sampleEvery = 0
+        return c
+    }
     public var resolvedLearningRate: Double { learningRate ?? (family == .ddpm ? 2e-4 : family == .wgan_gp ? 1e-4 : 2e-4) }
     public var resolvedCriticSteps: Int { criticSteps ?? (family == .wgan_gp ? 5 : 1) }
     /// Adam betas: (0.5, 0.999) for DCGAN/SNGAN, (0.5, 0.9) for WGAN-GP, (0.9, 0.999) for DDPM.
@@ -138,7 +145,8 @@ public final class SynthTrainer {
 
         if resume, FileManager.default.fileExists(atPath: checkpointPath) {
             let (t, meta) = try Safetensors.load(path: checkpointPath)
-            if let c = meta["synth.config"], let saved = try? JSONDecoder().decode(SynthConfig.self, from: Data(c.utf8)), saved != config {
+            if let c = meta["synth.config"], let saved = try? JSONDecoder().decode(SynthConfig.self, from: Data(c.utf8)),
+               saved.resumable != config.resumable {
                 throw CheckpointError.malformed(path: checkpointPath, reason: "written by a different configuration; use another output folder")
             }
             func part(_ p: String) -> [String: Tensor] {

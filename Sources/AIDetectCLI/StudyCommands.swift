@@ -1,0 +1,86 @@
+import ArgumentParser
+import Detection
+import Foundation
+import Studies
+
+struct Study: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Reproduce the studies' experiments (JSON, Markdown and HTML under --output; resumable).",
+        subcommands: [CrossGenCommand.self, FewShotCommand.self])
+}
+
+/// Options shared by the cross-generator and few-shot studies.
+struct CrossGenOptions: ParsableArguments {
+    @Option(help: "Data sources, comma-separated; each is a pool whose fakes are tested against its own reals.") var data: String
+    @Option(help: "Fake generators to use, comma-separated (default: all with at least --minimum-images).") var generators: String?
+    @Option var minimumImages = 50
+    @Option(help: "Registry model.") var model = "cifake_cnn"
+    @Option var convLayers = 3
+    @Option var filters = 64
+    @Option(help: "Dense sizes, comma-separated.") var dense = "128"
+    @Option var inputSize = 32
+    @Option(help: "At most this many images per generator.") var cap = 2000
+    @Option(help: "Seeds, comma-separated.") var seeds = "0,1"
+    @Option var epochs = 6
+    @Option var batchSize = 64
+    @Option(name: .customLong("lr")) var learningRate = 1e-3
+    @Flag(help: "Train without the standard augmentation (flips only).") var noAugment = false
+
+    func config() throws -> CrossGeneratorStudy.Config {
+        var c = CrossGeneratorStudy.Config(data: data.split(separator: ",").map(String.init))
+        c.generators = generators?.split(separator: ",").map(String.init) ?? []
+        c.minimumImages = minimumImages; c.model = model; c.convLayers = convLayers; c.filters = filters
+        c.dense = dense.split(separator: ",").compactMap { Int($0) }; c.inputSize = inputSize; c.cap = cap
+        c.seeds = seeds.split(separator: ",").compactMap { UInt64($0) }
+        guard !c.seeds.isEmpty else { throw ValidationError("--seeds needs at least one seed") }
+        c.epochs = epochs; c.batchSize = batchSize; c.learningRate = learningRate; c.augment = !noAugment
+        return c
+    }
+}
+
+struct CrossGenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crossgen",
+        abstract: "Train on each generator and test on all (table 4.1), and leave one generator out (table 4.2).")
+    @OptionGroup var options: CrossGenOptions
+    @Flag(help: "Skip the leave-one-out runs.") var noLeaveOneOut = false
+    @Option(help: "Output folder.") var output = "results/crossgen"
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        runtime.apply()
+        var c = try options.config()
+        c.leaveOneOut = !noLeaveOneOut
+        var s = CrossGeneratorStudy(config: c, directory: output)
+        s.log = { logLine($0) }
+        let r = try s.run()
+        print(CrossGeneratorStudy.markdown(r))
+        print("\(Int(r.seconds)) s; \(output)/crossgen.{json,md,html}")
+    }
+}
+
+struct FewShotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fewshot",
+        abstract: "Fine-tune leave-one-out detectors with 0-1000 images of the held-out generator; accuracy against images (fig 4.2).")
+    @OptionGroup var options: CrossGenOptions
+    @Option(help: "Held-out generators, comma-separated.") var heldOut: String
+    @Option(help: "Numbers of images, comma-separated.") var shots = "0,5,10,50,100,500,1000"
+    @Option(help: "Fine-tuning epochs.") var fineTuneEpochs = 3
+    @Option(help: "Fine-tuning learning rate.") var fineTuneLr = 3e-4
+    @Option(help: "Output folder (share it with `study crossgen` to reuse its leave-one-out models).") var output = "results/crossgen"
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        runtime.apply()
+        var c = FewShotStudy.Config(crossgen: try options.config(), heldOut: heldOut.split(separator: ",").map(String.init))
+        c.shots = shots.split(separator: ",").compactMap { Int($0) }
+        c.epochs = fineTuneEpochs
+        c.learningRate = fineTuneLr
+        var s = FewShotStudy(config: c, directory: output)
+        s.log = { logLine($0) }
+        let r = try s.run()
+        print(FewShotStudy.markdown(r))
+        print("\(Int(r.seconds)) s; \(output)/fewshot.{json,md,svg,html}")
+    }
+}
