@@ -42,6 +42,8 @@ struct ListModels: ParsableCommand {
             let p = e.preprocessing
             print("\(e.name.padding(toLength: 24, withPad: " ", startingAt: 0)) \(p.inputSize)px \(p.policy.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0)) \(e.summary) [\(e.reference)]")
         }
+        print("\nGenerators (aidetect synth train --generator NAME; 32 or 64 px):")
+        for f in GeneratorFamily.allCases { print("\(f.rawValue.padding(toLength: 24, withPad: " ", startingAt: 0)) \(f.summary)") }
     }
 }
 
