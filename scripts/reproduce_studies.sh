@@ -16,12 +16,12 @@ STEP=${1:-all}
 
 if [[ $STEP == all || $STEP == synth ]]; then
   $A synth build --data "$DATA/cifar10.tar.gz" --output "$SYNTH" --width 32 \
-    --steps-per dcgan=1500,sngan=1500,wgan_gp=500,ddpm=1500 --count 5000 --ddim-steps 25 --sample-every 500
+    --steps-per dcgan=1000,sngan=800,wgan_gp=250,ddpm=800 --count 5000 --ddim-steps 10 --sample-every 250
 fi
 if [[ $STEP == all || $STEP == score ]]; then
   bash scripts/fetch_pretrained.sh >/dev/null
   for g in dcgan sngan wgan_gp ddpm; do
-    $A synth score --run "$SYNTH/runs/$g" --count 1000 --ddim-steps 25
+    $A synth score --run "$SYNTH/runs/$g" --count 1000 --ddim-steps 10
   done
 fi
 GENS=dcgan,wgan_gp,sngan,ddpm,sd15-finetune,midjourney-2022,latent-diffusion

@@ -6,7 +6,7 @@ import Studies
 struct Study: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Reproduce the studies' experiments (JSON, Markdown and HTML under --output; resumable).",
-        subcommands: [CrossGenCommand.self, FewShotCommand.self])
+        subcommands: [CrossGenCommand.self, FewShotCommand.self, SearchCommand.self, BaselinesCommand.self])
 }
 
 /// Options shared by the cross-generator and few-shot studies.
@@ -82,5 +82,55 @@ struct FewShotCommand: ParsableCommand {
         let r = try s.run()
         print(FewShotStudy.markdown(r))
         print("\(Int(r.seconds)) s; \(output)/fewshot.{json,md,svg,html}")
+    }
+}
+
+struct SearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "The CIFAKE topology search: conv layers x filters, then dense sizes x layers on the best extractor (36 networks).")
+    @Option(help: "Labelled data (folder, tar, tar.gz or CSV).") var data: String
+    @Option var epochs = 5
+    @Option var batchSize = 64
+    @Option var seed: UInt64 = 0
+    @Option(help: "Conv layers, comma-separated.") var convLayers = "1,2,3"
+    @Option(help: "Filters, comma-separated.") var filters = "16,32,64,128"
+    @Option(help: "Dense sizes, comma-separated.") var denseSizes = "32,64,128,256,512,1024,2048,4096"
+    @Option(help: "Dense layer counts, comma-separated.") var denseLayers = "1,2,3"
+    @Option var output = "results/search"
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        runtime.apply()
+        func ints(_ s: String) -> [Int] { s.split(separator: ",").compactMap { Int($0) } }
+        var s = TopologySearch(data: data, directory: output)
+        s.epochs = epochs; s.batchSize = batchSize; s.seed = seed
+        s.convLayers = ints(convLayers); s.filters = ints(filters); s.denseSizes = ints(denseSizes); s.denseLayers = ints(denseLayers)
+        s.log = { logLine($0) }
+        let r = try s.run()
+        print((try? String(contentsOfFile: output + "/search.md", encoding: .utf8)) ?? "")
+        print("best extractor \(r.best); \(Int(r.seconds)) s; \(output)/search.{json,md,html}")
+    }
+}
+
+struct BaselinesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "baselines",
+        abstract: "MLP, LeNet-style CNN and the spectrum baseline (FFT ring average + logistic regression) on the same split.")
+    @Option(help: "Labelled data (folder, tar, tar.gz or CSV).") var data: String
+    @Option var epochs = 5
+    @Option var batchSize = 64
+    @Option var seed: UInt64 = 0
+    @Option var output = "results/baselines"
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        runtime.apply()
+        var s = BaselineStudy(data: data, directory: output)
+        s.epochs = epochs; s.batchSize = batchSize; s.seed = seed
+        s.log = { logLine($0) }
+        let r = try s.run()
+        print((try? String(contentsOfFile: output + "/baselines.md", encoding: .utf8)) ?? "")
+        print("\(Int(r.seconds)) s; \(output)/baselines.{json,md,html}")
     }
 }
