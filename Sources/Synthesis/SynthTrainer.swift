@@ -200,8 +200,11 @@ public final class SynthTrainer {
                 gOpt.step()
                 gLoss = loss.item()
                 if let ema {
+                    // Warm-up (as in common DDPM code): early on the average follows the weights closely, otherwise
+                    // a short run's average is still mostly the random initialisation (0.999^800 = 0.45).
+                    let decay = min(config.emaDecay, Double(1 + state.step) / Double(10 + state.step))
                     withNoGrad {
-                        for (k, v) in g.stateDict() { if let e = ema[k] { e.copy_(e * config.emaDecay + v * (1 - config.emaDecay)) } }
+                        for (k, v) in g.stateDict() { if let e = ema[k] { e.copy_(e * decay + v * (1 - decay)) } }
                     }
                 }
                 windowImages += bs
