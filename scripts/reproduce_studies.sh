@@ -31,5 +31,5 @@ if [[ $STEP == all || $STEP == crossgen ]]; then
 fi
 if [[ $STEP == all || $STEP == fewshot ]]; then
   $A study fewshot --data "$SYNTH/set,$DATA/bench256.tar" --generators $GENS --cap 1000 --epochs 4 \
-    --seeds ${SEEDS:-0,1} --held-out ddpm,sd15-finetune --shots 0,5,10,50,100,500,1000 --output results/crossgen
+    --seeds ${SEEDS:-0,1} --held-out sngan,sd15-finetune --shots 0,5,10,50,100,500,1000 --output results/crossgen
 fi
