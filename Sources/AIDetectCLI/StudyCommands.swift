@@ -104,7 +104,7 @@ struct SearchCommand: ParsableCommand {
         runtime.apply()
         func ints(_ s: String) -> [Int] { s.split(separator: ",").compactMap { Int($0) } }
         var s = TopologySearch(data: data, directory: output)
-        s.epochs = epochs; s.batchSize = batchSize; s.seed = seed
+        s.settings.epochs = epochs; s.settings.batchSize = batchSize; s.settings.seed = seed
         s.convLayers = ints(convLayers); s.filters = ints(filters); s.denseSizes = ints(denseSizes); s.denseLayers = ints(denseLayers)
         s.log = { logLine($0) }
         let r = try s.run()
@@ -127,7 +127,7 @@ struct BaselinesCommand: ParsableCommand {
     func run() throws {
         runtime.apply()
         var s = BaselineStudy(data: data, directory: output)
-        s.epochs = epochs; s.batchSize = batchSize; s.seed = seed
+        s.settings.epochs = epochs; s.settings.batchSize = batchSize; s.settings.seed = seed
         s.log = { logLine($0) }
         let r = try s.run()
         print((try? String(contentsOfFile: output + "/baselines.md", encoding: .utf8)) ?? "")

@@ -18,13 +18,34 @@ public struct StudyRow: Sendable, Codable {
 
 /// Shared by the topology search and the baselines: train one registry model on a data set with the
 /// Trainer (resumable), evaluate its best checkpoint on the test split.
+/// The settings the topology search and the baselines share.
+public struct StudySettings: Sendable {
+    public var data: String
+    public var directory: String
+    public var epochs = 5
+    public var batchSize = 64
+    public var seed: UInt64 = 0
+    public init(data: String, directory: String) {
+        self.data = data
+        self.directory = directory
+    }
+}
+
 struct StudyRunner {
-    let data: String
-    let directory: String
-    let epochs: Int
-    let batchSize: Int
-    let seed: UInt64
+    let settings: StudySettings
     let log: (String) -> Void
+    var data: String { settings.data }
+    var directory: String { settings.directory }
+    var epochs: Int { settings.epochs }
+    var batchSize: Int { settings.batchSize }
+    var seed: UInt64 { settings.seed }
+
+    /// Creates the output folder.
+    init(_ settings: StudySettings, log: @escaping (String) -> Void) throws {
+        self.settings = settings
+        self.log = log
+        try FileManager.default.createDirectory(atPath: settings.directory, withIntermediateDirectories: true)
+    }
 
     func run(_ name: String, model: String, convLayers: Int? = nil, filters: Int? = nil, dense: [Int]? = nil) throws -> StudyRow {
         let dir = "\(directory)/runs/\(name)"
@@ -89,25 +110,17 @@ public struct TopologySearch {
         public var best: String
         public var seconds: Double
     }
-    public var data: String
-    public var directory: String
+    public var settings: StudySettings
     public var convLayers = [1, 2, 3]
     public var filters = [16, 32, 64, 128]
     public var denseSizes = [32, 64, 128, 256, 512, 1024, 2048, 4096]
     public var denseLayers = [1, 2, 3]
-    public var epochs = 5
-    public var batchSize = 64
-    public var seed: UInt64 = 0
     public var log: (String) -> Void = { _ in }
-    public init(data: String, directory: String) {
-        self.data = data
-        self.directory = directory
-    }
+    public init(data: String, directory: String) { settings = StudySettings(data: data, directory: directory) }
 
     public func run() throws -> Report {
         let start = Date()
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let runner = StudyRunner(data: data, directory: directory, epochs: epochs, batchSize: batchSize, seed: seed, log: log)
+        let runner = try StudyRunner(settings, log: log)
         var extractors: [StudyRow] = []
         for l in convLayers {
             for f in filters { extractors.append(try runner.run("conv\(l)x\(f)", model: "cifake_cnn", convLayers: l, filters: f, dense: [64])) }
@@ -121,9 +134,9 @@ public struct TopologySearch {
             }
         }
         let r = Report(extractors: extractors, classifiers: classifiers, best: best.name, seconds: Date().timeIntervalSince(start))
-        let md = studyTable(extractors, title: "Feature extractors (dense 64), \(epochs) epochs, data \((data as NSString).lastPathComponent):")
+        let md = studyTable(extractors, title: "Feature extractors (dense 64), \(settings.epochs) epochs, data \((settings.data as NSString).lastPathComponent):")
             + "\n" + studyTable(classifiers, title: "Classifiers on the best extractor (\(best.name), lowest validation loss):")
-        try writeStudy(r, markdown: md, name: "search", directory: directory)
+        try writeStudy(r, markdown: md, name: "search", directory: settings.directory)
         return r
     }
 }
@@ -135,34 +148,27 @@ public struct BaselineStudy {
         public var rows: [StudyRow]
         public var seconds: Double
     }
-    public var data: String
-    public var directory: String
-    public var epochs = 5
-    public var batchSize = 64
-    public var seed: UInt64 = 0
+    public var settings: StudySettings
     public var log: (String) -> Void = { _ in }
-    public init(data: String, directory: String) {
-        self.data = data
-        self.directory = directory
-    }
+    public init(data: String, directory: String) { settings = StudySettings(data: data, directory: directory) }
 
     public func run() throws -> Report {
         let start = Date()
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let runner = StudyRunner(data: data, directory: directory, epochs: epochs, batchSize: batchSize, seed: seed, log: log)
+        let runner = try StudyRunner(settings, log: log)
         var rows = [try runner.run("mlp", model: "mlp_baseline"), try runner.run("lenet", model: "lenet_baseline")]
-        rows.append(try spectrum())
+        rows.append(try spectrum(runner))
         let r = Report(rows: rows, seconds: Date().timeIntervalSince(start))
-        try writeStudy(r, markdown: studyTable(rows, title: "Baselines, \(epochs) epochs, data \((data as NSString).lastPathComponent):"),
-                       name: "baselines", directory: directory)
+        try writeStudy(r, markdown: studyTable(rows, title: "Baselines, \(settings.epochs) epochs, data \((settings.data as NSString).lastPathComponent):"),
+                       name: "baselines", directory: settings.directory)
         return r
     }
 
     /// The spectrum baseline: features from `SpectrumFeatures`, a logistic regression (linear probe) with
     /// early stopping on the validation split.
-    func spectrum() throws -> StudyRow {
+    func spectrum(_ runner: StudyRunner) throws -> StudyRow {
         let start = Date()
-        let (train, val, test) = try Dataset.load(data).split(train: 0.7, validation: 0.15, seed: seed)
+        let seed = runner.seed
+        let (train, val, test) = try Dataset.load(runner.data).split(train: 0.7, validation: 0.15, seed: seed)
         let reader = SampleReader()
         func features(_ d: Dataset) -> (Tensor, [Int]) {
             var rows: [Tensor] = [], y: [Int] = []

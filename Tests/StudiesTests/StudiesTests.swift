@@ -109,7 +109,7 @@ struct SearchAndBaselineTests {
         let (root, data) = try makeStudySet()
         defer { try? FileManager.default.removeItem(at: root) }
         var s = TopologySearch(data: data[0], directory: root.appendingPathComponent("search").path)
-        s.convLayers = [1, 2]; s.filters = [4]; s.denseSizes = [8, 16]; s.denseLayers = [1]; s.epochs = 2; s.batchSize = 16
+        s.convLayers = [1, 2]; s.filters = [4]; s.denseSizes = [8, 16]; s.denseLayers = [1]; s.settings.epochs = 2; s.settings.batchSize = 16
         let r = try s.run()
         #expect(r.extractors.map(\.name) == ["conv1x4", "conv2x4"])
         let best = r.extractors.min(by: { $0.validationLoss < $1.validationLoss })!
@@ -117,7 +117,7 @@ struct SearchAndBaselineTests {
         #expect(r.classifiers.allSatisfy { $0.test.count == 18 })
         #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("search/search.html").path))
         var b = BaselineStudy(data: data[0], directory: root.appendingPathComponent("baselines").path)
-        b.epochs = 2; b.batchSize = 16
+        b.settings.epochs = 2; b.settings.batchSize = 16
         let rows = try b.run().rows
         #expect(rows.map(\.name) == ["mlp", "lenet", "spectrum + logistic regression"])
         #expect(rows.allSatisfy { $0.test.count == 18 })
