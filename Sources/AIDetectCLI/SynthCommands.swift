@@ -108,27 +108,35 @@ struct SynthScore: ParsableCommand {
     @Option var count = 1000
     @Option(help: "EfficientNet-Lite0 ImageNet weights (scripts/fetch_pretrained.sh).") var weights = ".cache/pretrained/efficientnet-lite0.pth"
     @Option var ddimSteps = 50
+    @Flag(help: "Score every snapshot saved during training (one per sample grid), not only the final checkpoint.") var snapshots = false
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
         runtime.apply()
-        let (config, model, step) = try SynthTrainer.load(directory: runDirectory)
+        let (config, _, _) = try SynthTrainer.load(directory: runDirectory)
         var c = config
         c.heldOutReal = count
         let reals = try RealImages.load(c)
         let scorer = try FrechetScorer(weights: weights)
-        let sampler = Sampler(model: model, schedule: DiffusionSchedule(config.diffusionSchedule, steps: config.diffusionSteps))
-        var fakes: [Tensor] = []
-        for b in stride(from: 0, to: count, by: 250) {
-            let n = min(250, count - b)
-            let x = withNoGrad { sampler.images(noise: Generator(seed: 777 &+ UInt64(b)).randn([n, max(config.latent, 1)]), seed: 777 &+ UInt64(b), ddimSteps: ddimSteps) }
-            fakes.append(scorer.features(x))
-        }
         let real = scorer.features(RealImages.batch(reals.heldOut, Array(0..<reals.heldOut.size(0))))
-        let fd = FrechetScorer.distance(concatenated(fakes, axis: 0), real)
-        let line = String(format: "{\"step\": %d, \"frechet_effnet\": %.3f, \"count\": %d}", step, fd, count)
-        print(line)
-        try? (line + "\n").appendOrWrite(to: runDirectory + "/scores.jsonl")
+        var paths = snapshots ? SynthTrainer.snapshots(directory: runDirectory) : []
+        if paths.isEmpty { paths = [runDirectory + "/checkpoint.safetensors"] }
+        for path in paths {
+            let (config, model, step) = try SynthTrainer.load(checkpoint: path)
+            let sampler = Sampler(model: model, schedule: DiffusionSchedule(config.diffusionSchedule, steps: config.diffusionSteps))
+            let start = Date()
+            var fakes: [Tensor] = []
+            for b in stride(from: 0, to: count, by: 250) {
+                let n = min(250, count - b)
+                let x = withNoGrad { sampler.images(noise: Generator(seed: 777 &+ UInt64(b)).randn([n, max(config.latent, 1)]), seed: 777 &+ UInt64(b), ddimSteps: ddimSteps) }
+                fakes.append(scorer.features(x))
+            }
+            let fd = FrechetScorer.distance(concatenated(fakes, axis: 0), real)
+            let line = String(format: "{\"step\": %d, \"frechet_effnet\": %.3f, \"count\": %d, \"ddim_steps\": %d, \"seconds\": %.1f}",
+                              step, fd, count, config.family == .ddpm ? ddimSteps : 0, Date().timeIntervalSince(start))
+            logLine(line)
+            try? appendLine(Data(line.utf8), to: runDirectory + "/scores.jsonl")
+        }
     }
 }
 
@@ -173,17 +181,5 @@ struct SynthBuild: ParsableCommand {
         let r = try w.write(runs: families.map { ($0.rawValue, "\(output)/runs/\($0.rawValue)") }, reals: training.data,
                             realGenerators: training.realGenerators?.split(separator: ",").map(String.init) ?? [])
         print("set: \(r.fakes) fakes, \(r.reals) reals in \(output)/set (manifest.csv)")
-    }
-}
-
-extension String {
-    func appendOrWrite(to path: String) throws {
-        if let h = FileHandle(forWritingAtPath: path) {
-            h.seekToEndOfFile()
-            h.write(Data(utf8))
-            try h.close()
-        } else {
-            try write(toFile: path, atomically: true, encoding: .utf8)
-        }
     }
 }

@@ -279,12 +279,7 @@ public final class Trainer {
 
     func appendLog(_ r: TrainRecord) {
         guard let d = try? Self.stateEncoder.encode(r) else { return }
-        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
-        if let h = FileHandle(forWritingAtPath: logPath) {
-            h.seekToEndOfFile()
-            h.write(d + Data("\n".utf8))
-            try? h.close()
-        }
+        try? appendLine(d, to: logPath)
     }
 
     /// Mean validation loss, P(AI) and labels over `samples` (unaugmented).
@@ -428,4 +423,13 @@ public enum Curves {
         </svg>
         """
     }
+}
+
+/// Appends `line` and a newline to the file at `path`, creating it if needed (JSON Lines logs).
+public func appendLine(_ line: Data, to path: String) throws {
+    if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+    guard let h = FileHandle(forWritingAtPath: path) else { throw DatasetError.unreadable(path: path, reason: "cannot open for appending") }
+    defer { try? h.close() }
+    try h.seekToEnd()
+    try h.write(contentsOf: line + Data("\n".utf8))
 }

@@ -106,17 +106,12 @@ public struct CrossGeneratorStudy {
         /// Accuracy of the model in `runDir` on each generator's cell.
         func evaluate(_ runDir: String) throws -> [String: Double] {
             let cache = runDir + "/cells.json"
-            if let d = FileManager.default.contents(atPath: cache), let c = try? JSONDecoder().decode([String: Double].self, from: d) { return c }
+            if let d = FileManager.default.contents(atPath: cache), let c = try? studyDecode([String: Double].self, from: d) { return c }
             let detector = try Detector(path: runDir + "/best.safetensors")
             let ev = Evaluation.run(detector: detector, samples: test.samples, data: combined, split: "test")
             var cells: [String: Double] = [:]
-            for g in gens {
-                let pool = pools[g]
-                let rows = ev.rows.filter { $0.probability != nil && ($0.generator == g || ($0.label == 0 && pools[$0.generator] == pool)) }
-                let correct = rows.filter { ($0.probability! >= 0.5 ? 1 : 0) == $0.label }.count
-                cells[g] = rows.isEmpty ? .nan : Double(correct) / Double(rows.count)
-            }
-            try JSONEncoder().encode(cells).write(to: URL(fileURLWithPath: cache))
+            for g in gens { cells[g] = Self.cellAccuracy(ev.rows, generator: g, pools: pools) }
+            try studyJSON(cells).write(to: URL(fileURLWithPath: cache))
             return cells
         }
         func train(_ name: String, keepFakes: Set<String>, seed: UInt64) throws -> String {
@@ -157,13 +152,16 @@ public struct CrossGeneratorStudy {
                             matrix: matrix.mapValues { $0.mapValues(Cell.init) }, leaveOneOut: loo.mapValues(Cell.init),
                             leaveOneOutSeen: looSeen.mapValues(Cell.init), testCounts: testCounts.filter { gens.contains($0.key) },
                             seconds: Date().timeIntervalSince(start))
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try enc.encode(report).write(to: URL(fileURLWithPath: directory + "/crossgen.json"))
+        try studyJSON(report).write(to: URL(fileURLWithPath: directory + "/crossgen.json"))
         try Self.html(report).write(toFile: directory + "/crossgen.html", atomically: true, encoding: .utf8)
         try Self.markdown(report).write(toFile: directory + "/crossgen.md", atomically: true, encoding: .utf8)
         return report
+    }
+
+    /// Accuracy at 0.5 on a generator's cell: its fakes and the reals of its pool (NaN when empty).
+    static func cellAccuracy(_ rows: [Evaluation.Row], generator g: String, pools: [String: String]) -> Double {
+        let cell = rows.filter { $0.probability != nil && ($0.generator == g || ($0.label == 0 && pools[$0.generator] == pools[g])) }
+        return cell.isEmpty ? .nan : BinaryMetrics(probabilities: cell.map { $0.probability! }, labels: cell.map(\.label)).accuracy
     }
 
     /// A manifest of the merged set (absolute paths and tar members), which `Trainer` reads like any data set.

@@ -74,7 +74,7 @@ public struct FewShotStudy {
                 for k in config.shots {
                     let dir = "\(directory)/fewshot/\(h)/seed-\(seed)/k-\(k)"
                     let cache = dir + "/accuracy.json"
-                    if let d = FileManager.default.contents(atPath: cache), let a = try? JSONDecoder().decode(Double.self, from: d) {
+                    if let d = FileManager.default.contents(atPath: cache), let a = try? studyDecode(Double.self, from: d) {
                         values[k, default: []].append(a); continue
                     }
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -97,19 +97,15 @@ public struct FewShotStudy {
                     let detector = try Detector(path: model)
                     let cell = test.samples.filter { $0.generator == h || ($0.label == .real && pools[$0.generator] == pools[h]) }
                     let ev = Evaluation.run(detector: detector, samples: cell, data: h, split: "test")
-                    let ok = ev.rows.filter { $0.probability != nil }
-                    let acc = Double(ok.filter { ($0.probability! >= 0.5 ? 1 : 0) == $0.label }.count) / Double(max(ok.count, 1))
-                    try JSONEncoder().encode(acc).write(to: URL(fileURLWithPath: cache))
+                    let acc = CrossGeneratorStudy.cellAccuracy(ev.rows, generator: h, pools: pools)
+                    try studyJSON(acc).write(to: URL(fileURLWithPath: cache))
                     values[k, default: []].append(acc)
                 }
             }
             curves[h] = config.shots.map { Point(shots: $0, accuracy: CrossGeneratorStudy.Cell(values[$0] ?? [])) }
         }
         let report = Report(config: config, curves: curves, seconds: Date().timeIntervalSince(start))
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        try enc.encode(report).write(to: URL(fileURLWithPath: directory + "/fewshot.json"))
+        try studyJSON(report).write(to: URL(fileURLWithPath: directory + "/fewshot.json"))
         try Self.svg(report).write(toFile: directory + "/fewshot.svg", atomically: true, encoding: .utf8)
         try ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Few-shot adaptation</title></head><body><h1>Few-shot adaptation</h1>"
              + Self.svg(report) + "<pre>" + Self.markdown(report) + "</pre></body></html>\n")

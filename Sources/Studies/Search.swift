@@ -77,11 +77,23 @@ func studyTable(_ rows: [StudyRow], title: String) -> String {
     return s
 }
 
-func writeStudy<R: Encodable>(_ report: R, markdown: String, name: String, directory: String) throws {
+/// Pretty, sorted JSON for study reports; NaN (an empty cell) is written as "nan".
+func studyJSON<R: Encodable>(_ report: R) throws -> Data {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
     enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    try enc.encode(report).write(to: URL(fileURLWithPath: "\(directory)/\(name).json"))
+    return try enc.encode(report)
+}
+
+/// Reads what `studyJSON` wrote (cached cells and accuracies).
+func studyDecode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+    let dec = JSONDecoder()
+    dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return try dec.decode(type, from: data)
+}
+
+func writeStudy<R: Encodable>(_ report: R, markdown: String, name: String, directory: String) throws {
+    try studyJSON(report).write(to: URL(fileURLWithPath: "\(directory)/\(name).json"))
     try markdown.write(toFile: "\(directory)/\(name).md", atomically: true, encoding: .utf8)
     // A self-contained HTML page with the Markdown tables rendered as HTML tables.
     var html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>\(name)</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 8px}</style></head><body>"

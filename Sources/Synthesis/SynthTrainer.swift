@@ -264,6 +264,7 @@ public final class SynthTrainer {
                 let sampler = Sampler(model: model, ema: ema, schedule: schedule)
                 let grid = withNoGrad { sampler.images(noise: fixedNoise, seed: 12345, ddimSteps: 20) }
                 try Data(ImageEncoder.png(Sampler.grid(grid, columns: 8))).write(to: URL(fileURLWithPath: String(format: "%@/samples/step-%06d.png", directory, state.step)))
+                try saveSnapshot(generator: ema ?? g.stateDict(), step: state.step)
                 g.train()
             }
             if Date().timeIntervalSince(lastCheckpoint) >= config.checkpointSeconds || state.step == config.steps {
@@ -277,26 +278,43 @@ public final class SynthTrainer {
         return model
     }
 
+    /// The sampling weights at `step` (generator, or the EMA for DDPM), so quality can be scored per checkpoint.
+    func saveSnapshot(generator weights: [String: Tensor], step: Int) throws {
+        try FileManager.default.createDirectory(atPath: directory + "/snapshots", withIntermediateDirectories: true)
+        let meta = ["synth.config": String(decoding: try Self.encoder.encode(config), as: UTF8.self),
+                    "synth.state": String(decoding: try Self.encoder.encode(State(step: step)), as: UTF8.self)]
+        let path = String(format: "%@/snapshots/step-%06d.safetensors", directory, step)
+        try Safetensors.save(weights.mapValues { $0.detached() }, metadata: meta, path: path + ".tmp")
+        _ = try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.moveItem(atPath: path + ".tmp", toPath: path)
+    }
+
+    /// Snapshot files of a run, oldest first.
+    public static func snapshots(directory: String) -> [String] {
+        let dir = directory + "/snapshots"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.filter { $0.hasPrefix("step-") && $0.hasSuffix(".safetensors") }.sorted().map { dir + "/" + $0 }
+    }
+
     func appendLog(_ r: SynthRecord) {
         guard let line = try? Self.encoder.encode(r) else { return }
-        if let h = FileHandle(forWritingAtPath: logPath) {
-            h.seekToEndOfFile()
-            h.write(line + Data("\n".utf8))
-            try? h.close()
-        } else {
-            try? (line + Data("\n".utf8)).write(to: URL(fileURLWithPath: logPath))
-        }
+        try? appendLine(line, to: logPath)
     }
 
     /// The trained generator of a finished (or interrupted) run: for DDPM the EMA weights.
     public static func load(directory: String) throws -> (SynthConfig, GenerativeModel, step: Int) {
-        let path = directory + "/checkpoint.safetensors"
+        try load(checkpoint: directory + "/checkpoint.safetensors")
+    }
+
+    /// A run's checkpoint or one of its snapshots (which hold only the sampling weights, without prefix).
+    public static func load(checkpoint path: String) throws -> (SynthConfig, GenerativeModel, step: Int) {
         let (t, meta) = try Safetensors.load(path: path)
         guard let c = meta["synth.config"], let config = try? JSONDecoder().decode(SynthConfig.self, from: Data(c.utf8)) else {
             throw CheckpointError.malformed(path: path, reason: "not an aidetect synth checkpoint")
         }
         let model = GenerativeModel.make(config.family, imageSize: config.imageSize, width: config.width, latent: config.latent)
-        let prefix = config.family == .ddpm ? "ema." : "g."
+        let snapshot = !t.keys.contains { $0.hasPrefix("g.") }
+        let prefix = snapshot ? "" : config.family == .ddpm ? "ema." : "g."
         try model.generator.loadStateDict(t.reduce(into: [:]) { if $1.key.hasPrefix(prefix) { $0[String($1.key.dropFirst(prefix.count))] = $1.value } })
         model.generator.eval()
         let state = meta["synth.state"].flatMap { try? JSONDecoder().decode(State.self, from: Data($0.utf8)) }

@@ -160,8 +160,17 @@ struct SynthTrainingTests {
         #expect(FileManager.default.fileExists(atPath: a + "/samples/step-000002.png"))
         let lines = try String(contentsOfFile: a + "/train.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 1)
-        let (loadedConfig, _, step) = try SynthTrainer.load(directory: a)
+        let (loadedConfig, final, step) = try SynthTrainer.load(directory: a)
         #expect(loadedConfig == c && step == 4)
+        // A snapshot per sample grid; the last one holds the same sampling weights as the final checkpoint.
+        let snaps = SynthTrainer.snapshots(directory: a)
+        #expect(snaps.map { ($0 as NSString).lastPathComponent } == ["step-000002.safetensors", "step-000004.safetensors"])
+        let (_, last, lastStep) = try SynthTrainer.load(checkpoint: snaps[1])
+        let (_, _, firstStep) = try SynthTrainer.load(checkpoint: snaps[0])
+        #expect(lastStep == 4 && firstStep == 2)
+        for (k, v) in final.generator.stateDict() {
+            #expect((v.to(.float64) - last.generator.stateDict()[k]!.to(.float64)).abs().max().item() == 0, "\(family) snapshot \(k)")
+        }
     }
 
     /// The set writer makes `count` PNG fakes per generator and as many reals, with a manifest the
