@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "Detection", targets: ["Detection"]),
         .library(name: "Synthesis", targets: ["Synthesis"]),
+        .library(name: "Explain", targets: ["Explain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -49,12 +50,14 @@ let package = Package(
         ),
         // Generators trained here to make fakes (DCGAN, WGAN-GP, SNGAN, DDPM), the Frechet score, set writing.
         .target(name: "Synthesis", dependencies: ["Models", "Imaging", "ImagingTorch", "Detection"]),
+        // Explanations: Grad-CAM, guided backprop, saliency, activation maps, attention rollout, FCN pixel maps.
+        .target(name: "Explain", dependencies: ["Models", "Imaging", "ImagingTorch", "Detection"]),
         // The studies' drivers (cross-generator, few-shot, topology search, baselines).
         .target(name: "Studies", dependencies: ["Models", "Imaging", "Detection", "Synthesis"]),
         .target(
             name: "AIDetectCLI",
             dependencies: [
-                "Models", "Imaging", "ImagingTorch", "Detection", "Synthesis", "Studies",
+                "Models", "Imaging", "ImagingTorch", "Detection", "Synthesis", "Studies", "Explain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -67,6 +70,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["AIDetectCLI", "Detection", "TestSupport"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "TestSupport"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "TestSupport"]),
+        .testTarget(name: "ExplainTests", dependencies: ["Explain", "TestSupport"]),
         .testTarget(name: "StudiesTests", dependencies: ["Studies", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Detection", "Models", "Imaging", "TestSupport"]),
     ],

@@ -247,6 +247,16 @@ int ctorch_random_with(ctorch_tensor *out, ctorch_generator g, int kind, const i
 }
 
 // ---- elementwise -----------------------------------------------------------------------------
+// Guided backpropagation (Springenberg et al. 2015): while set on this thread, every ReLU/ReLU6 output that
+// takes part in autograd gets a hook that clamps its incoming gradient at 0, so the backward pass of the
+// ReLU becomes (x > 0) * max(grad, 0).
+static thread_local bool t_guided_relu = false;
+int ctorch_set_guided_relu(int on) { int was = t_guided_relu; t_guided_relu = on != 0; return was; }
+static at::Tensor guided(at::Tensor y) {
+    if (t_guided_relu && y.requires_grad()) y.register_hook([](at::Tensor g) { return g.clamp_min(0); });
+    return y;
+}
+
 int ctorch_unary(ctorch_tensor *out, int op, ctorch_tensor a) {
     OUT(([&]() -> at::Tensor {
         const auto &x = T(a);
@@ -261,7 +271,7 @@ int ctorch_unary(ctorch_tensor *out, int op, ctorch_tensor a) {
             case CTORCH_COS: return at::cos(x);
             case CTORCH_TANH: return at::tanh(x);
             case CTORCH_SIGMOID: return at::sigmoid(x);
-            case CTORCH_RELU: return at::relu(x);
+            case CTORCH_RELU: return guided(at::relu(x));
             case CTORCH_GELU: return at::gelu(x);
             case CTORCH_GELU_TANH: return at::gelu(x, "tanh");
             case CTORCH_QUICK_GELU: return x * at::sigmoid(x * 1.702);
@@ -280,7 +290,7 @@ int ctorch_unary(ctorch_tensor *out, int op, ctorch_tensor a) {
             case CTORCH_RECIPROCAL: return at::reciprocal(x);
             case CTORCH_ERF: return at::erf(x);
             case CTORCH_LOG1P: return at::log1p(x);
-            case CTORCH_RELU6: return at::hardtanh(x, 0.0, 6.0);
+            case CTORCH_RELU6: return guided(at::hardtanh(x, 0.0, 6.0));
             case CTORCH_HARDSWISH: return at::hardswish(x);
             case CTORCH_HARDSIGMOID: return at::hardsigmoid(x);
             case CTORCH_SOFTPLUS: return at::softplus(x);
@@ -395,6 +405,7 @@ int ctorch_activation_(ctorch_tensor a, int op) {
             case 3: a->t.tanh_(); break;
             default: TORCH_CHECK(false, "unknown in-place activation ", op);
         }
+        if (op <= 1) guided(a->t);
     });
 }
 

@@ -101,6 +101,12 @@ public final class Detector: @unchecked Sendable {
         return logits.map(Double.init)
     }
 
+    /// Runs `body` with the model to itself (explanations install hooks and run backward passes; scoring from
+    /// other threads waits meanwhile).
+    public func withExclusiveModel<R>(_ body: (Module) throws -> R) rethrows -> R {
+        try lock.withLock { try body(model) }
+    }
+
     /// The uncalibrated logit of one image (mean over its views).
     public func logit(_ image: Image) -> Double {
         let z = viewLogits(image)

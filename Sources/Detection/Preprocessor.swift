@@ -48,7 +48,7 @@ public struct Preprocessor: Sendable {
 
     /// Non-overlapping native-resolution tiles covering the image (the last row/column aligned to the edge);
     /// images smaller than a tile are resized up to one tile.
-    func tiles(_ image: Image, size s: Int) -> [(Image, (Int, Int, Int))] {
+    public func tiles(_ image: Image, size s: Int) -> [(Image, (Int, Int, Int))] {
         if image.width < s || image.height < s {
             let sq = image.centerSquare()
             return [(sq.resized(width: s, height: s, filter: filter), ((image.width - sq.width) / 2, (image.height - sq.height) / 2, sq.width))]

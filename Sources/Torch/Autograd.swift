@@ -30,6 +30,15 @@ extension Tensor {
     }
 }
 
+/// Runs `body` with guided backpropagation (Springenberg et al. 2015) on this thread: every ReLU/ReLU6 applied
+/// inside it to a tensor that requires grad passes back only positive gradients, `(x > 0) * max(grad, 0)`.
+/// The graph remembers the rule, so call `backward`/`gradients` inside `body` or later; nesting is allowed.
+public func withGuidedReLU<R>(_ body: () throws -> R) rethrows -> R {
+    let was = ctorch_set_guided_relu(1)
+    defer { _ = ctorch_set_guided_relu(was) }
+    return try body()
+}
+
 /// Gradients of `outputs` (weighted by `gradOutputs`) with respect to `inputs`, without touching `.grad`.
 public func gradients(of outputs: [Tensor], withRespectTo inputs: [Tensor], gradOutputs: [Tensor]? = nil,
                       retainGraph: Bool = false, createGraph: Bool = false) -> [Tensor] {

@@ -32,7 +32,7 @@ struct CLITests {
     @Test func helpListsCommandsAndExitCodes() throws {
         let r = try runCLI(["--help"])
         #expect(r.status == 0)
-        for s in ["scan", "info", "models", "init-model", "import", "Exit codes"] { #expect(r.stdout.contains(s), "help lacks \(s)") }
+        for s in ["scan", "info", "models", "init-model", "import", "explain", "Exit codes"] { #expect(r.stdout.contains(s), "help lacks \(s)") }
         let scanHelp = try runCLI(["scan", "--help"])
         for s in ["--model", "--json", "--csv", "--max-bytes", "--max-pixels", "--threads"] { #expect(scanHelp.stdout.contains(s)) }
     }
@@ -63,6 +63,26 @@ struct CLITests {
             #expect((s["model"] as? String)?.hasPrefix("efficientnet_lite0") == true)
         }
         #expect(r.status & 2 == 2, "a failed file sets bit 2 of the exit code")
+    }
+
+    /// `explain` writes the maps of each method at the image's size and keeps going past a broken file.
+    @Test func explainWritesMapsAndContinuesPastBadFiles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("explain-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try runCLI(["explain", "samples/broken-truncated.jpg", "samples/real-earth-apollo17.jpg",
+                            "--method", "gradcam,saliency", "--output", dir])
+        #expect(r.status == 2, "a failed file gives exit code 2")
+        let rows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(rows.count == 2)
+        #expect((rows[0]["error"] as? String)?.contains("broken-truncated.jpg") == true)
+        let maps = rows[1]["maps"] as? [[String: Any]] ?? []
+        #expect(maps.compactMap { $0["map"] as? String } == ["gradcam", "saliency+", "saliency-"])
+        let original = try ImageDecoder().decode(path: "\(TestSupport.repositoryRoot.path)/samples/real-earth-apollo17.jpg").image
+        let overlay = try ImageDecoder().decode(path: "\(dir)/real-earth-apollo17.gradcam.overlay.png").image
+        #expect(overlay.width == original.width && overlay.height == original.height)
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/real-earth-apollo17.saliency-.npy"))
+        let bad = try runCLI(["explain", "samples/real-earth-apollo17.jpg", "--method", "magic"])
+        #expect(bad.status == 64 && bad.stderr.contains("unknown method 'magic'"))
     }
 
     @Test func scanCSVAndTable() throws {

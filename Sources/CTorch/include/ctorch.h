@@ -222,6 +222,9 @@ int ctorch_autograd_grad(ctorch_tensor *out, const ctorch_tensor *outputs, const
 /// Registers a backward hook on a non-leaf tensor that replaces its gradient by clamp(grad, min=0).
 /// (Guided backpropagation.)
 int ctorch_register_relu_guide_hook(ctorch_tensor t);
+/// Guided backpropagation on this thread: ReLU/ReLU6 outputs clamp their incoming gradient at 0 while on.
+/// Returns the previous setting.
+int ctorch_set_guided_relu(int on);
 
 // ---- TorchScript -----------------------------------------------------------------------------
 int ctorch_jit_load(ctorch_module *out, const char *path);

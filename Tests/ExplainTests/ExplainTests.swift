@@ -1,0 +1,208 @@
+import Detection
+import Foundation
+import Imaging
+import ImagingTorch
+import Models
+import NN
+import Testing
+import TestSupport
+import Torch
+
+@testable import Explain
+
+/// A toy detector whose only evidence is a red square: conv -> conv ("features") -> global max pool -> linear.
+final class PatchNet: Module {
+    let c1 = Conv2d(inputChannels: 3, outputChannels: 8, kernelSize: 3, padding: 1)
+    let c2 = Conv2d(inputChannels: 8, outputChannels: 8, kernelSize: 3, padding: 1)
+    let fc = Linear(inputFeatures: 8, outputFeatures: 1)
+    override init() {
+        super.init()
+        register("c1", c1); register("c2", c2); register("fc", fc)
+    }
+    override var featureNames: [String] { ["features"] }
+    override func callAsFunction(_ x: Tensor) -> Tensor {
+        let h = hooked("features", c2(c1(x).relu()).relu())
+        return fc(h.max(axes: [2, 3]))
+    }
+}
+
+let toyPreprocessing = Preprocessing(inputSize: 32, mean: [0, 0, 0], std: [1, 1, 1], policy: .resize)
+
+/// Grey noise; with `patch`, a 6x6 red square at that corner.
+func toyImage(width: Int = 32, height: Int = 32, patch: (x: Int, y: Int)?, rng: inout SplitMix64) -> Image {
+    var px = [UInt8](repeating: 0, count: width * height * 3)
+    for i in 0..<(width * height) {
+        let g = UInt8(rng.uniform(80, 170))
+        px[3 * i] = g; px[3 * i + 1] = g; px[3 * i + 2] = g
+    }
+    if let p = patch {
+        for y in p.y..<(p.y + 6) { for x in p.x..<(p.x + 6) { let i = y * width + x; px[3 * i] = 240; px[3 * i + 1] = 20; px[3 * i + 2] = 20 } }
+    }
+    return Image(width: width, height: height, pixels: px)
+}
+
+/// PatchNet trained for a few hundred steps to say "AI" exactly when the red square is present.
+func trainedPatchNet() -> PatchNet {
+    let net = Generator(seed: 3).withInitialization { PatchNet() }
+    let opt = Adam(parameters: net.parameters(), learningRate: 0.01)
+    var rng = SplitMix64(seed: 11)
+    for _ in 0..<150 {
+        var images: [Image] = [], labels: [Float] = []
+        for i in 0..<32 {
+            let fake = i % 2 == 0
+            images.append(toyImage(patch: fake ? (Int(rng.next() % 26), Int(rng.next() % 26)) : nil, rng: &rng))
+            labels.append(fake ? 1 : 0)
+        }
+        let x = batchTensor(images, mean: [0, 0, 0], std: [1, 1, 1])
+        let loss = binaryCrossEntropyWithLogits(net(x).reshaped([-1]), targets: Tensor(labels))
+        opt.zeroGrad()
+        loss.backward()
+        opt.step()
+    }
+    net.eval()
+    return net
+}
+
+@Suite struct GradCAMTests {
+    @Test func gradCAMHighlightsThePlantedPatch() throws {
+        let net = trainedPatchNet()
+        var rng = SplitMix64(seed: 99)
+        // The toy model must have learnt the patch, or the test says nothing.
+        let probe = (0..<16).map { toyImage(patch: $0 % 2 == 0 ? (Int(rng.next() % 26), Int(rng.next() % 26)) : nil, rng: &rng) }
+        let logits = withNoGrad { net(batchTensor(probe, mean: [0, 0, 0], std: [1, 1, 1])) }.reshaped([-1]).toArray(Float.self)
+        #expect(logits.enumerated().allSatisfy { ($0.offset % 2 == 0) == ($0.element > 0) }, "toy model did not learn: \(logits)")
+
+        let explainer = Explainer(model: net, preprocessing: toyPreprocessing, name: "patchnet")
+        #expect(explainer.layers == ["features"])
+        for patch in [(x: 20, y: 4), (x: 3, y: 22)] {
+            let image = toyImage(patch: patch, rng: &rng)
+            let map = try #require(try explainer.explain(image, method: .gradcam).first)
+            #expect(map.width == 32 && map.height == 32 && map.name == "gradcam")
+            let (inside, outside) = insideOutside(map, x: patch.x, y: patch.y, size: 6)
+            #expect(inside > 3 * outside, "Grad-CAM inside \(inside) vs outside \(outside)")
+            let peak = map.values.indices.max { map.values[$0] < map.values[$1] }!
+            #expect(abs(peak % 32 - (patch.x + 3)) <= 4 && abs(peak / 32 - (patch.y + 3)) <= 4, "peak at \(peak % 32),\(peak / 32)")
+            let act = try #require(try explainer.explain(image, method: .activation, layer: "features").first)
+            #expect(insideOutside(act, x: patch.x, y: patch.y, size: 6).inside > insideOutside(act, x: patch.x, y: patch.y, size: 6).outside)
+        }
+    }
+
+    /// A large image is cut into native 32 px tiles; the map keeps the image's size and finds the patch.
+    @Test func tiledMapsHaveFullResolution() throws {
+        let net = trainedPatchNet()
+        var rng = SplitMix64(seed: 5)
+        let image = toyImage(width: 96, height: 64, patch: (70, 40), rng: &rng)
+        var explainer = Explainer(model: net, preprocessing: toyPreprocessing, name: "patchnet")
+        explainer.tiled = true
+        let map = try #require(try explainer.explain(image, method: .gradcam).first)
+        #expect(map.width == 96 && map.height == 64)
+        let (inside, outside) = insideOutside(map, x: 70, y: 40, size: 6)
+        #expect(inside > 3 * outside, "tiled Grad-CAM inside \(inside) vs outside \(outside)")
+        // Saliency: two non-negative maps, both with some evidence.
+        let sal = try explainer.explain(image, method: .saliency)
+        #expect(sal.map(\.name) == ["saliency+", "saliency-"])
+        #expect(sal.allSatisfy { m in m.values.allSatisfy { $0 >= 0 } && m.values.contains { $0 > 0 } && m.width == 96 })
+    }
+
+    @Test func unknownLayerAndInapplicableMethodsAreTypedErrors() throws {
+        let explainer = Explainer(model: PatchNet(), preprocessing: toyPreprocessing, name: "patchnet")
+        var rng = SplitMix64(seed: 1)
+        let image = toyImage(patch: nil, rng: &rng)
+        #expect(throws: ExplainError.unknownLayer("layer9", available: ["features"])) {
+            try explainer.explain(image, method: .gradcam, layer: "layer9")
+        }
+        #expect(throws: ExplainError.self) { try explainer.explain(image, method: .rollout) }
+        #expect(throws: ExplainError.self) { try explainer.explain(image, method: .pixels) }
+    }
+}
+
+func insideOutside(_ m: Heatmap, x: Int, y: Int, size: Int) -> (inside: Float, outside: Float) {
+    var inSum: Float = 0, inN: Float = 0, outSum: Float = 0, outN: Float = 0
+    for yy in 0..<m.height {
+        for xx in 0..<m.width {
+            if xx >= x && xx < x + size && yy >= y && yy < y + size { inSum += m[xx, yy]; inN += 1 } else { outSum += m[xx, yy]; outN += 1 }
+        }
+    }
+    return (inSum / inN, outSum / outN)
+}
+
+@Suite struct GuidedBackpropTests {
+    /// Through ReLUs, guided backprop passes back only non-negative gradients (the plain gradient has negatives).
+    @Test(arguments: ["relu", "relu6", "relu_"]) func gradientsThroughReLUsAreNonNegative(kind: String) {
+        let g = Generator(seed: 21)
+        let w1 = g.randn([16, 16]), w2 = g.randn([1, 16])
+        let x = (g.randn([4, 16]) * 2).requiringGrad()
+        func act(_ t: Tensor) -> Tensor {
+            switch kind {
+            case "relu6": return t.relu6()
+            case "relu_": return (t * 1).relu_()
+            default: return t.relu()
+            }
+        }
+        func f() -> Tensor { act(act(x).matmul(w1.transposed(0, 1))).matmul(w2.transposed(0, 1)).sum() }
+        let plain = gradients(of: [f()], withRespectTo: [x])[0]
+        #expect(plain.toArray(Float.self).contains { $0 < 0 }, "the plain gradient should have negative entries")
+        let guided = withGuidedReLU { gradients(of: [f()], withRespectTo: [x])[0] }
+        #expect(guided.toArray(Float.self).allSatisfy { $0 >= 0 })
+        #expect(guided.toArray(Float.self).contains { $0 > 0 })
+        // Off again outside the scope.
+        #expect(gradients(of: [f()], withRespectTo: [x])[0].toArray(Float.self) == plain.toArray(Float.self))
+    }
+}
+
+@Suite struct RolloutTests {
+    @Test func rolloutRowsSumToOne() {
+        let g = Generator(seed: 4)
+        let maps = (0..<4).map { _ in g.randn([2, 3, 7, 7]).softmax(axis: -1) }
+        let r = attentionRollout(maps)
+        #expect(r.shape == [2, 7, 7])
+        #expect(TestSupport.allClose(r.sum(axis: -1), Tensor.ones([2, 7]), atol: 1e-5).ok)
+        #expect(r.toArray(Float.self).allSatisfy { $0 >= 0 })
+        // Identity attention in every head leaves the identity.
+        let eye = Tensor.eye(5).reshaped([1, 1, 5, 5]).expanded([1, 2, 5, 5])
+        #expect(TestSupport.allClose(attentionRollout([eye, eye]), Tensor.eye(5).reshaped([1, 5, 5]), atol: 1e-6).ok)
+    }
+
+    @Test func rolloutOnAViT() throws {
+        let entry = try ModelRegistry.entry("vit_tiny_patch4_32")
+        let model = Generator(seed: 2).withInitialization { entry.make() }
+        model.eval()
+        var rng = SplitMix64(seed: 3)
+        let map = try #require(try Explainer(model: model, preprocessing: entry.preprocessing, name: entry.name)
+            .explain(toyImage(patch: (4, 4), rng: &rng), method: .rollout).first)
+        #expect(map.width == 32 && map.height == 32)
+        #expect(map.values.allSatisfy { $0.isFinite && $0 >= 0 })
+        // Grad-CAM on the last block's tokens works too (tokens become an 8 x 8 grid).
+        let cam = try Explainer(model: model, preprocessing: entry.preprocessing).explain(toyImage(patch: nil, rng: &rng), method: .gradcam)
+        #expect(cam.first?.values.allSatisfy { $0.isFinite && $0 >= 0 } == true)
+    }
+}
+
+@Suite struct PixelMapAndOutputTests {
+    @Test func fcnPixelMapsAreProbabilitiesAtImageSize() throws {
+        let entry = try ModelRegistry.entry("unet_small")
+        let model = Generator(seed: 2).withInitialization { entry.make() }
+        model.eval()
+        var rng = SplitMix64(seed: 8)
+        let image = toyImage(width: 64, height: 48, patch: (10, 10), rng: &rng)
+        let map = try #require(try Explainer(model: model, preprocessing: entry.preprocessing, dense: entry.dense)
+            .explain(image, method: .pixels).first)
+        #expect(map.width == 64 && map.height == 48)
+        #expect(map.values.allSatisfy { $0 > 0 && $0 < 1 })
+    }
+
+    @Test func npyRoundTripAndPictures() throws {
+        let m = Heatmap(name: "t", width: 3, height: 2, values: [0, 1, 2, -3, 4.5, .pi])
+        let d = m.npy()
+        #expect(d.count % 4 == 0 && (d.count - 6 * 4) % 64 == 0)
+        #expect(d.prefix(6) == Data([0x93]) + Data("NUMPY".utf8))
+        #expect(try Heatmap.readNPY(d, name: "t") == m)
+        #expect(throws: HeatmapError.self) { try Heatmap.readNPY(Data("nope".utf8)) }
+        let color = m.colorImage()
+        #expect(color.width == 3 && color.height == 2)
+        // The lowest value is dark, the highest bright.
+        #expect(Int(color.pixels[9]) + Int(color.pixels[10]) < 20 && Int(color.pixels[12]) + Int(color.pixels[13]) > 400)
+        let over = m.overlay(on: Image(width: 6, height: 4, fill: (0, 128, 0)))
+        #expect(over.width == 3 && over.height == 2)
+    }
+}
