@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Detection", targets: ["Detection"]),
         .library(name: "Synthesis", targets: ["Synthesis"]),
         .library(name: "Explain", targets: ["Explain"]),
+        .library(name: "Robustness", targets: ["Robustness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,12 +53,14 @@ let package = Package(
         .target(name: "Synthesis", dependencies: ["Models", "Imaging", "ImagingTorch", "Detection"]),
         // Explanations: Grad-CAM, guided backprop, saliency, activation maps, attention rollout, FCN pixel maps.
         .target(name: "Explain", dependencies: ["Models", "Imaging", "ImagingTorch", "Detection"]),
+        // Degradations and robustness curves; adversarial attacks, transfer and defences.
+        .target(name: "Robustness", dependencies: ["Models", "Imaging", "ImagingTorch", "Detection", "Studies"]),
         // The studies' drivers (cross-generator, few-shot, topology search, baselines).
         .target(name: "Studies", dependencies: ["Models", "Imaging", "Detection", "Synthesis"]),
         .target(
             name: "AIDetectCLI",
             dependencies: [
-                "Models", "Imaging", "ImagingTorch", "Detection", "Synthesis", "Studies", "Explain",
+                "Models", "Imaging", "ImagingTorch", "Detection", "Synthesis", "Studies", "Explain", "Robustness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -70,6 +73,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["AIDetectCLI", "Detection", "TestSupport"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "TestSupport"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "TestSupport"]),
+        .testTarget(name: "RobustnessTests", dependencies: ["Robustness", "TestSupport"]),
         .testTarget(name: "ExplainTests", dependencies: ["Explain", "TestSupport"]),
         .testTarget(name: "StudiesTests", dependencies: ["Studies", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Detection", "Models", "Imaging", "TestSupport"]),

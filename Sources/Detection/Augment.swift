@@ -37,8 +37,35 @@ public struct Augmentation: Sendable, Codable, Equatable {
     public var resizeScale: ClosedRange<Double> = 0.5...1.5
     public var colorJitterProbability = 0.0
     public var colorJitter = 0.2
+    /// Downsize by a factor in `downsampleScale`, then back to the original size (loses detail, keeps the size).
+    public var downsampleProbability = 0.0
+    public var downsampleScale: ClosedRange<Double> = 0.25...1.0
+    /// Additive Gaussian noise with sigma (0-255 scale) in `noiseSigma`.
+    public var noiseProbability = 0.0
+    public var noiseSigma: ClosedRange<Double> = 0...20
+    /// Black out all but a random square whose side is `maskScale` x the shorter side (study 003's visible patch).
+    public var maskProbability = 0.0
+    public var maskScale: ClosedRange<Double> = 0.125...1.0
 
     public init() {}
+
+    // Every field is optional when decoding, so configurations written before a field existed still load.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func v<T: Decodable>(_ k: CodingKeys, _ d: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? d }
+        let d = Augmentation()
+        flipProbability = try v(.flipProbability, d.flipProbability)
+        cropProbability = try v(.cropProbability, d.cropProbability); cropScale = try v(.cropScale, d.cropScale)
+        rotationProbability = try v(.rotationProbability, d.rotationProbability); rotationDegrees = try v(.rotationDegrees, d.rotationDegrees)
+        blurProbability = try v(.blurProbability, d.blurProbability); blurSigma = try v(.blurSigma, d.blurSigma)
+        jpegProbability = try v(.jpegProbability, d.jpegProbability); jpegQuality = try v(.jpegQuality, d.jpegQuality)
+        resizeProbability = try v(.resizeProbability, d.resizeProbability); resizeScale = try v(.resizeScale, d.resizeScale)
+        colorJitterProbability = try v(.colorJitterProbability, d.colorJitterProbability); colorJitter = try v(.colorJitter, d.colorJitter)
+        downsampleProbability = try v(.downsampleProbability, d.downsampleProbability); downsampleScale = try v(.downsampleScale, d.downsampleScale)
+        noiseProbability = try v(.noiseProbability, d.noiseProbability); noiseSigma = try v(.noiseSigma, d.noiseSigma)
+        maskProbability = try v(.maskProbability, d.maskProbability); maskScale = try v(.maskScale, d.maskScale)
+    }
+
     /// No augmentation at all.
     public static let none: Augmentation = {
         var a = Augmentation()
@@ -75,6 +102,15 @@ public struct Augmentation: Sendable, Codable, Equatable {
             let q = Int(rng.uniform(Double(jpegQuality.lowerBound), Double(jpegQuality.upperBound) + 0.999))
             if let d = try? ImageDecoder().decode(data: ImageEncoder.jpeg(im, quality: min(max(q, 1), 100))) { im = d.image }
         }
+        if rng.chance(downsampleProbability) {
+            let f = rng.uniform(downsampleScale.lowerBound, downsampleScale.upperBound)
+            if f < 1 {
+                im = im.resized(width: max(1, Int(Double(im.width) * f)), height: max(1, Int(Double(im.height) * f)), filter: .area)
+                    .resized(width: im.width, height: im.height, filter: .bilinear)
+            }
+        }
+        if rng.chance(noiseProbability) { im = im.withGaussianNoise(sigma: rng.uniform(noiseSigma.lowerBound, noiseSigma.upperBound), rng: &rng) }
+        if rng.chance(maskProbability) { im = im.masked(keepingSide: rng.uniform(maskScale.lowerBound, maskScale.upperBound), rng: &rng) }
         return im
     }
 
@@ -114,6 +150,35 @@ public func gaussianBlur(_ t: Tensor, sigma: Double) -> Tensor {
 }
 
 extension Image {
+    /// Black everywhere except a square of side `fraction` x the shorter side at a random place (study 003's
+    /// "visible patch"); fraction >= 1 returns the image unchanged.
+    public func masked(keepingSide fraction: Double, rng: inout SplitMix64) -> Image {
+        guard fraction < 1 else { return self }
+        let side = max(1, Int(Double(min(width, height)) * fraction))
+        let x0 = Int(rng.next() % UInt64(width - side + 1)), y0 = Int(rng.next() % UInt64(height - side + 1))
+        var out = [UInt8](repeating: 0, count: pixels.count)
+        for y in y0..<(y0 + side) {
+            let row = (y * width + x0) * 3
+            out.replaceSubrange(row..<(row + side * 3), with: pixels[row..<(row + side * 3)])
+        }
+        return Image(width: width, height: height, pixels: out)
+    }
+
+    /// Additive Gaussian noise (sigma on the 0-255 scale, Box-Muller from `rng`), clipped to 0...255.
+    public func withGaussianNoise(sigma: Double, rng: inout SplitMix64) -> Image {
+        guard sigma > 0 else { return self }
+        var out = pixels
+        var i = 0
+        while i < out.count {
+            let u1 = max(rng.uniform(), 1e-12), u2 = rng.uniform()
+            let r = (-2 * Foundation.log(u1)).squareRoot() * sigma
+            let z = [r * Foundation.cos(2 * .pi * u2), r * Foundation.sin(2 * .pi * u2)]
+            for k in 0..<2 where i + k < out.count { out[i + k] = UInt8(min(255, max(0, (Double(out[i + k]) + z[k]).rounded()))) }
+            i += 2
+        }
+        return Image(width: width, height: height, pixels: out)
+    }
+
     /// Rotation about the centre by `degrees` (counter-clockwise), same size, bilinear, edges replicated.
     public func rotated(degrees: Double) -> Image {
         let a = degrees * Double.pi / 180, ca = Foundation.cos(a), sa = Foundation.sin(a)

@@ -40,7 +40,7 @@ public struct CrossGeneratorStudy {
     /// Mean and standard deviation over seeds.
     public struct Cell: Sendable, Codable, Equatable {
         public var mean: Double, sd: Double, values: [Double]
-        init(_ v: [Double]) {
+        public init(_ v: [Double]) {
             values = v
             let m = v.isEmpty ? Double.nan : v.reduce(0, +) / Double(v.count)
             mean = m

@@ -78,7 +78,7 @@ func studyTable(_ rows: [StudyRow], title: String) -> String {
 }
 
 /// Pretty, sorted JSON for study reports; NaN (an empty cell) is written as "nan".
-func studyJSON<R: Encodable>(_ report: R) throws -> Data {
+public func studyJSON<R: Encodable>(_ report: R) throws -> Data {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
     enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -86,17 +86,24 @@ func studyJSON<R: Encodable>(_ report: R) throws -> Data {
 }
 
 /// Reads what `studyJSON` wrote (cached cells and accuracies).
-func studyDecode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+public func studyDecode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
     let dec = JSONDecoder()
     dec.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return try dec.decode(type, from: data)
 }
 
-func writeStudy<R: Encodable>(_ report: R, markdown: String, name: String, directory: String) throws {
+/// Writes NAME.json (the report), NAME.md and a self-contained NAME.html (tables, and `svg` plots if given).
+public func writeStudyReport<R: Encodable>(_ report: R, name: String, title: String, markdown: String, svg: String = "", directory: String) throws {
+    try writeStudy(report, markdown: markdown, name: name, directory: directory, title: title, svg: svg)
+}
+
+func writeStudy<R: Encodable>(_ report: R, markdown: String, name: String, directory: String, title: String? = nil, svg: String = "") throws {
     try studyJSON(report).write(to: URL(fileURLWithPath: "\(directory)/\(name).json"))
     try markdown.write(toFile: "\(directory)/\(name).md", atomically: true, encoding: .utf8)
     // A self-contained HTML page with the Markdown tables rendered as HTML tables.
-    var html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>\(name)</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 8px}</style></head><body>"
+    var html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>\(title ?? name)</title><style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #999;padding:3px 8px}</style></head><body>"
+    if let title { html += "<h1>\(title)</h1>" }
+    html += svg
     var inTable = false
     for line in markdown.split(separator: "\n", omittingEmptySubsequences: false) {
         if line.hasPrefix("|") {
@@ -242,4 +249,34 @@ public enum SpectrumFeatures {
         }
         return (Tensor(c, shape: [n, n]), Tensor(s, shape: [n, n]))
     }
+}
+
+/// A line plot with error bars as inline SVG: x positions evenly spaced with `xLabels`, one polyline per series
+/// (mean, sd pairs; NaN points skipped).
+public func studyLinePlot(title: String, xLabels: [String], series: [(name: String, points: [(Double, Double)])],
+                          yRange: ClosedRange<Double> = 0...1) -> String {
+    let w = 560.0, h = 320.0, pad = 50.0
+    let n = max(xLabels.count - 1, 1)
+    func x(_ i: Int) -> Double { pad + (w - 2 * pad) * Double(i) / Double(n) }
+    func y(_ a: Double) -> Double { h - pad - (h - 2 * pad) * (min(max(a, yRange.lowerBound), yRange.upperBound) - yRange.lowerBound) / (yRange.upperBound - yRange.lowerBound) }
+    let colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
+    let esc = title.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: "\"", with: "&quot;")
+    var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" role=\"img\" aria-label=\"\(esc)\">"
+    s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/><text x=\"\(Int(pad))\" y=\"20\" font-size=\"13\">\(esc)</text>"
+    let step = (yRange.upperBound - yRange.lowerBound) / 6
+    for a in stride(from: yRange.lowerBound, through: yRange.upperBound + 1e-9, by: step) {
+        s += String(format: "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"8\" y=\"%.1f\" font-size=\"11\">%.0f%%</text>", pad, w - pad, y(a), y(a), y(a) + 4, a * 100)
+    }
+    for (i, l) in xLabels.enumerated() { s += String(format: "<text x=\"%.1f\" y=\"%.0f\" font-size=\"11\" text-anchor=\"middle\">%@</text>", x(i), h - pad + 16, l) }
+    for (i, ser) in series.enumerated() {
+        let c = colours[i % colours.count]
+        let valid = ser.points.enumerated().filter { !$0.element.0.isNaN }
+        s += "<polyline fill=\"none\" stroke=\"\(c)\" stroke-width=\"2\" points=\"" + valid.map { String(format: "%.1f,%.1f", x($0.offset), y($0.element.0)) }.joined(separator: " ") + "\"/>"
+        for p in valid {
+            s += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%@\"/>", x(p.offset), x(p.offset),
+                        y(p.element.0 - p.element.1), y(p.element.0 + p.element.1), c)
+        }
+        s += "<text x=\"\(Int(w - pad - 190))\" y=\"\(Int(pad + 14 * Double(i)))\" font-size=\"12\" fill=\"\(c)\">\(ser.name)</text>"
+    }
+    return s + "</svg>"
 }

@@ -1,0 +1,176 @@
+import Detection
+import Foundation
+import Imaging
+import Studies
+
+/// Accuracy and ROC-AUC of a detector on test images degraded at one level.
+public struct DegradedScore: Sendable, Codable, Equatable {
+    public var degradation: Degradation
+    public var accuracy: Double
+    public var rocAUC: Double?
+    public var count: Int
+    public var errors: Int
+}
+
+/// Scores `samples` (read from their files) after `degradation`; each image's random choices (patch place,
+/// crop, noise) are seeded from its id and `seed`, so two models see the same degraded images.
+public func evaluateDegraded(detector: Detector, samples: [Sample], degradation: Degradation, seed: UInt64 = 0) -> DegradedScore {
+    let reader = SampleReader()
+    var probabilities: [Double] = [], labels: [Int] = [], errors = 0
+    for s in samples {
+        guard let image = try? reader.image(s) else { errors += 1; continue }
+        var rng = SplitMix64(seed: stableHash(s.id, seed &+ 77))
+        probabilities.append(detector.score(degradation.apply(image, rng: &rng)).probability)
+        labels.append(s.label == .fake ? 1 : 0)
+    }
+    let m = BinaryMetrics(probabilities: probabilities, labels: labels)
+    return DegradedScore(degradation: degradation, accuracy: m.accuracy, rocAUC: m.rocAUC, count: labels.count, errors: errors)
+}
+
+/// Robustness curves (study 003, figs 4.4-4.10): for each degradation, accuracy and AUC against its level for a
+/// model trained without degradations ("plain": flips only) and one trained with that degradation as
+/// augmentation, each over several seeds (mean +- sd). Training runs and scores are cached under the output
+/// folder, so an interrupted study resumes.
+public struct RobustnessStudy {
+    public struct Config: Sendable, Codable, Equatable {
+        public var data: String
+        public var model = "cifake_cnn"
+        /// CIFAKE-family shape (nil: the registry default).
+        public var convLayers: Int?, filters: Int?, dense: [Int]?
+        public var learningRate = 1e-3
+        public var degradations: [DegradationKind] = [.blur, .jpeg, .patch, .downsize]
+        /// Levels per degradation (default: `DegradationKind.defaultLevels`).
+        public var levels: [DegradationKind: [Double]] = [:]
+        public var seeds: [UInt64] = [0, 1, 2]
+        public var epochs = 3
+        public var batchSize = 64
+        public var capPerGenerator: Int? = 2000
+        /// Also train a model with each degradation as augmentation (else only the plain model is scored).
+        public var trainAugmented = true
+        public init(data: String) { self.data = data }
+
+        func levels(_ k: DegradationKind) -> [Double] { levels[k] ?? k.defaultLevels }
+    }
+    public struct Point: Sendable, Codable {
+        public var level: Double
+        public var accuracy: CrossGeneratorStudy.Cell
+        public var rocAUC: CrossGeneratorStudy.Cell
+    }
+    public struct Curve: Sendable, Codable {
+        public var degradation: DegradationKind
+        /// "plain" or "augmented".
+        public var training: String
+        public var points: [Point]
+    }
+    public struct Report: Sendable, Codable {
+        public var config: Config
+        public var curves: [Curve]
+        public var seconds: Double
+    }
+
+    public let config: Config
+    public let directory: String
+    public var log: (String) -> Void = { _ in }
+    public init(config: Config, directory: String) {
+        self.config = config
+        self.directory = directory
+    }
+
+    func trainConfig(seed: UInt64, augmentation: Augmentation) -> TrainConfig {
+        var c = TrainConfig(model: config.model, data: config.data)
+        c.seed = seed; c.epochs = config.epochs; c.batchSize = config.batchSize; c.patience = 3
+        c.convLayers = config.convLayers; c.filters = config.filters; c.dense = config.dense; c.learningRate = config.learningRate
+        c.capPerGenerator = config.capPerGenerator
+        c.augmentation = augmentation
+        return c
+    }
+
+    /// Trains (or reuses) the model of one seed and training kind; returns its best checkpoint.
+    func model(seed: UInt64, training: String, augmentation: Augmentation) throws -> String {
+        let dir = "\(directory)/runs/seed-\(seed)/\(training)"
+        let t = Trainer(config: trainConfig(seed: seed, augmentation: augmentation), outputDirectory: dir)
+        if !FileManager.default.fileExists(atPath: dir + "/done") {
+            log("seed \(seed): training \(training)")
+            try t.run(resume: FileManager.default.fileExists(atPath: dir + "/checkpoint.safetensors"))
+            try Data().write(to: URL(fileURLWithPath: dir + "/done"))
+        }
+        return t.bestModelPath
+    }
+
+    public func run() throws -> Report {
+        let start = Date()
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var plain = Augmentation.none
+        plain.flipProbability = 0.5
+        // [degradation][training][level] -> per-seed values
+        var acc: [String: [Double]] = [:], auc: [String: [Double]] = [:]
+        func key(_ k: DegradationKind, _ t: String, _ l: Double) -> String { "\(k.rawValue)/\(t)/\(l)" }
+        for seed in config.seeds {
+            var dataset = try Dataset.load(config.data)
+            if let cap = config.capPerGenerator { dataset = dataset.capped(perGenerator: cap, seed: seed) }
+            let test = dataset.split(train: 0.7, validation: 0.15, seed: seed).test.samples
+            let plainModel = try Detector(path: try model(seed: seed, training: "plain", augmentation: plain))
+            for k in config.degradations {
+                var models = [("plain", plainModel)]
+                if config.trainAugmented {
+                    models.append(("augmented", try Detector(path: try model(seed: seed, training: "with-\(k.rawValue)", augmentation: k.augmentation()))))
+                }
+                for (training, detector) in models {
+                    for level in config.levels(k) {
+                        let cache = "\(directory)/scores/seed-\(seed)/\(training)-\(k.rawValue)-\(level).json"
+                        let score: DegradedScore
+                        if let d = FileManager.default.contents(atPath: cache), let s = try? JSONDecoder().decode(DegradedScore.self, from: d) {
+                            score = s
+                        } else {
+                            score = evaluateDegraded(detector: detector, samples: test, degradation: Degradation(k, level), seed: seed)
+                            try FileManager.default.createDirectory(atPath: (cache as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                            try JSONEncoder().encode(score).write(to: URL(fileURLWithPath: cache))
+                            log(String(format: "seed %llu %@ %@=%g: accuracy %.3f", seed, training, k.rawValue, level, score.accuracy))
+                        }
+                        acc[key(k, training, level), default: []].append(score.accuracy)
+                        if let a = score.rocAUC { auc[key(k, training, level), default: []].append(a) }
+                    }
+                }
+            }
+        }
+        var curves: [Curve] = []
+        for k in config.degradations {
+            for training in config.trainAugmented ? ["plain", "augmented"] : ["plain"] {
+                curves.append(Curve(degradation: k, training: training, points: config.levels(k).map {
+                    Point(level: $0, accuracy: CrossGeneratorStudy.Cell(acc[key(k, training, $0)] ?? []),
+                          rocAUC: CrossGeneratorStudy.Cell(auc[key(k, training, $0)] ?? []))
+                }))
+            }
+        }
+        let report = Report(config: config, curves: curves, seconds: Date().timeIntervalSince(start))
+        try writeStudyReport(report, name: "robustness", title: "Robustness curves", markdown: Self.markdown(report),
+                             svg: config.degradations.map { k in Self.svg(report, k) }.joined(), directory: directory)
+        return report
+    }
+
+    public static func markdown(_ r: Report) -> String {
+        var s = "Accuracy (mean ± sd over seeds \(r.config.seeds.map(String.init).joined(separator: ", "))) of \(r.config.model), "
+            + "\(r.config.epochs) epochs, data \((r.config.data as NSString).lastPathComponent); AUC in brackets.\n"
+        for k in r.config.degradations {
+            let levels = r.config.levels(k)
+            s += "\n| \(k.rawValue): \(k.levelName) | " + levels.map { $0.formatted() }.joined(separator: " | ") + " |\n|---|"
+                + String(repeating: "---:|", count: levels.count) + "\n"
+            for c in r.curves where c.degradation == k {
+                s += "| trained \(c.training == "plain" ? "without" : "with") | " + c.points.map {
+                    String(format: "%.1f ± %.1f (%.3f)", $0.accuracy.mean * 100, $0.accuracy.sd * 100, $0.rocAUC.mean)
+                }.joined(separator: " | ") + " |\n"
+            }
+        }
+        return s
+    }
+
+    /// Accuracy against level (levels evenly spaced, mildest left), error bars of one sd; one plot per degradation.
+    public static func svg(_ r: Report, _ k: DegradationKind) -> String {
+        let curves = r.curves.filter { $0.degradation == k }
+        let levels = r.config.levels(k)
+        let series = curves.map { c in (name: "trained \(c.training == "plain" ? "without" : "with") \(k.rawValue)",
+                                        points: c.points.map { ($0.accuracy.mean, $0.accuracy.sd) }) }
+        return studyLinePlot(title: "\(k.rawValue): accuracy against \(k.levelName)", xLabels: levels.map { $0.formatted() },
+                             series: series, yRange: 0.4...1.0)
+    }
+}
