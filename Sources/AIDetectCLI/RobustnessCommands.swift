@@ -21,7 +21,8 @@ struct RobustnessCommand: ParsableCommand {
     @Option(help: "Seeds, comma-separated.") var seeds = "0,1,2"
     @Option var epochs = 3
     @Option var batchSize = 64
-    @Option(help: "At most this many images per generator.") var cap = 2000
+    @Option(help: "At most this many images per generator (then reals and fakes are balanced).") var cap = 2000
+    @Option(help: "Fake generators to use, comma-separated (default: all).") var generators: String?
     @Option var output = "results/robustness"
     @OptionGroup var runtime: RuntimeOptions
 
@@ -40,10 +41,12 @@ struct RobustnessCommand: ParsableCommand {
         c.seeds = seeds.split(separator: ",").compactMap { UInt64($0) }
         guard !c.seeds.isEmpty else { throw ValidationError("--seeds needs at least one seed") }
         c.epochs = epochs; c.batchSize = batchSize; c.capPerGenerator = cap
+        c.generators = generators?.split(separator: ",").map(String.init) ?? []
         if let detector {
             let d = try Detector(path: detector)
             var set = try Dataset.load(data)
-            set = set.capped(perGenerator: cap, seed: c.seeds[0])
+            if !c.generators.isEmpty { set = set.filtered { $0.label == .real || c.generators.contains($0.generator) } }
+            set = set.capped(perGenerator: cap, seed: c.seeds[0]).balanced(seed: c.seeds[0])
             let test = set.split(train: 0.7, validation: 0.15, seed: c.seeds[0]).test.samples
             print("| degradation | accuracy | ROC-AUC |\n|---|---:|---:|")
             for k in c.degradations {

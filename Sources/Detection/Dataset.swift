@@ -192,6 +192,22 @@ public struct Dataset: Sendable {
         return (Dataset(samples: tr), Dataset(samples: va), Dataset(samples: te))
     }
 
+    /// Writes this set as a manifest CSV (path,label,generator,tar; absolute paths and tar members) that
+    /// `Dataset.load` and `Trainer` read like any data set.
+    public func writeManifest(to path: String) throws {
+        func field(_ s: String) -> String {
+            s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        var csv = "path,label,generator,tar\n"
+        for s in samples {
+            switch s.source {
+            case .file(let p): csv += "\(field(p)),\(s.label),\(field(s.generator)),\n"
+            case .tarMember(let t, let m): csv += "\(field(m)),\(s.label),\(field(s.generator)),\(field(t))\n"
+            }
+        }
+        try csv.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
     /// Equal numbers of real and fake samples: the larger class is subsampled (deterministically).
     public func balanced(seed: UInt64 = 0) -> Dataset {
         let real = samples.filter { $0.label == .real }, fake = samples.filter { $0.label == .fake }

@@ -45,6 +45,8 @@ public struct RobustnessStudy {
         public var epochs = 3
         public var batchSize = 64
         public var capPerGenerator: Int? = 2000
+        /// Fake generators to use (default: all); reals are always kept. The set is then balanced per seed.
+        public var generators: [String] = []
         /// Also train a model with each degradation as augmentation (else only the plain model is scored).
         public var trainAugmented = true
         public init(data: String) { self.data = data }
@@ -76,11 +78,21 @@ public struct RobustnessStudy {
         self.directory = directory
     }
 
+    /// The seed's data: chosen generators, capped per generator, equal reals and fakes; written as a manifest.
+    func data(seed: UInt64) throws -> (path: String, set: Dataset) {
+        var d = try Dataset.load(config.data)
+        if !config.generators.isEmpty { d = d.filtered { $0.label == .real || config.generators.contains($0.generator) } }
+        if let cap = config.capPerGenerator { d = d.capped(perGenerator: cap, seed: seed) }
+        d = d.balanced(seed: seed)
+        let path = "\(directory)/data-seed-\(seed).csv"
+        try d.writeManifest(to: path)
+        return (path, d)
+    }
+
     func trainConfig(seed: UInt64, augmentation: Augmentation) -> TrainConfig {
-        var c = TrainConfig(model: config.model, data: config.data)
+        var c = TrainConfig(model: config.model, data: "\(directory)/data-seed-\(seed).csv")
         c.seed = seed; c.epochs = config.epochs; c.batchSize = config.batchSize; c.patience = 3
         c.convLayers = config.convLayers; c.filters = config.filters; c.dense = config.dense; c.learningRate = config.learningRate
-        c.capPerGenerator = config.capPerGenerator
         c.augmentation = augmentation
         return c
     }
@@ -106,9 +118,7 @@ public struct RobustnessStudy {
         var acc: [String: [Double]] = [:], auc: [String: [Double]] = [:]
         func key(_ k: DegradationKind, _ t: String, _ l: Double) -> String { "\(k.rawValue)/\(t)/\(l)" }
         for seed in config.seeds {
-            var dataset = try Dataset.load(config.data)
-            if let cap = config.capPerGenerator { dataset = dataset.capped(perGenerator: cap, seed: seed) }
-            let test = dataset.split(train: 0.7, validation: 0.15, seed: seed).test.samples
+            let test = try data(seed: seed).set.split(train: 0.7, validation: 0.15, seed: seed).test.samples
             let plainModel = try Detector(path: try model(seed: seed, training: "plain", augmentation: plain))
             for k in config.degradations {
                 var models = [("plain", plainModel)]

@@ -166,14 +166,7 @@ public struct CrossGeneratorStudy {
 
     /// A manifest of the merged set (absolute paths and tar members), which `Trainer` reads like any data set.
     func writeManifest(_ d: Dataset, to path: String) throws {
-        var csv = "path,label,generator,tar\n"
-        for s in d.samples {
-            switch s.source {
-            case .file(let p): csv += "\(csvField(p)),\(s.label),\(csvField(s.generator)),\n"
-            case .tarMember(let t, let m): csv += "\(csvField(m)),\(s.label),\(csvField(s.generator)),\(csvField(t))\n"
-            }
-        }
-        try csv.write(toFile: path, atomically: true, encoding: .utf8)
+        try d.writeManifest(to: path)
     }
 
     public static func markdown(_ r: Report) -> String {
@@ -217,6 +210,3 @@ public struct CrossGeneratorStudy {
     }
 }
 
-func csvField(_ s: String) -> String {
-    s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-}
