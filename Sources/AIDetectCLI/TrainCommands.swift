@@ -30,6 +30,9 @@ struct Train: ParsableCommand {
     @Option(help: "Override the model's input size.") var inputSize: Int?
     @Option(help: "Leave these generators out, comma-separated.") var exclude: String?
     @Option(help: "At most this many images per generator.") var cap: Int?
+    @Option(help: "Adversarial training: L-inf budgets in pixel units ([0, 1] scale), comma-separated, e.g. 0.01,0.02,0.05.") var adversarialEps: String?
+    @Option(help: "Share of each batch replaced by adversarial examples.") var adversarialFraction = 0.5
+    @Option(help: "Attack steps when crafting them: 1 = FGSM, more = PGD (step eps/4).") var adversarialSteps = 1
     @Option var checkpointMinutes = 3.0
     @Option(help: "Decode/augment threads (default: all cores, at most 8); the batches do not depend on it.") var workers: Int?
     @Flag(help: "Resume from DIR/checkpoint.safetensors.") var resume = false
@@ -56,6 +59,13 @@ struct Train: ParsableCommand {
         c.augmentation = augment == "none" ? .none : .standard
         c.convLayers = convLayers; c.filters = filters; c.dense = dense?.split(separator: ",").compactMap { Int($0) }
         c.inputSize = inputSize; c.capPerGenerator = cap; c.checkpointSeconds = checkpointMinutes * 60
+        if let adversarialEps {
+            c.adversarialEpsilons = adversarialEps.split(separator: ",").compactMap { Double($0) }.filter { $0 > 0 }
+            guard !c.adversarialEpsilons.isEmpty, (0...1).contains(adversarialFraction), adversarialSteps >= 1 else {
+                throw ValidationError("--adversarial-eps needs positive budgets, --adversarial-fraction 0...1, --adversarial-steps >= 1")
+            }
+            c.adversarialFraction = adversarialFraction; c.adversarialSteps = adversarialSteps
+        }
         c.excludeGenerators = exclude?.split(separator: ",").map(String.init) ?? []
         let t = Trainer(config: c, outputDirectory: output)
         if let workers { t.workers = workers }

@@ -34,6 +34,11 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var checkpointSeconds = 180.0
     public var excludeGenerators: [String] = []
     public var capPerGenerator: Int?
+    /// Adversarial training (Madry et al. 2018): a share of every batch is replaced by its FGSM (one step) or PGD
+    /// (several steps) version at an L-inf budget taken in turn from this list, in pixel units ([0, 1] scale).
+    public var adversarialEpsilons: [Double] = []
+    public var adversarialFraction = 0.5
+    public var adversarialSteps = 1
 
     public init(model: String, data: String) {
         self.model = model
@@ -211,8 +216,9 @@ public final class Trainer {
             var lossSum = 0.0, seen = 0
             while let b = loader.next() {
                 Runtime.manualSeed(config.seed &+ UInt64(state.step) &* 7919)
+                let x = config.adversarialEpsilons.isEmpty ? b.x : adversarial(b.x, targets: b.y, model: model, preprocessing: pre, posWeight: posWeight, step: state.step)
                 optimizer.zeroGrad()
-                let logits = model(b.x).reshaped([-1])
+                let logits = model(x).reshaped([-1])
                 let loss = binaryCrossEntropyWithLogits(logits, targets: b.y, posWeight: posWeight)
                 loss.backward()
                 optimizer.step()
@@ -275,6 +281,29 @@ public final class Trainer {
             extra["aidetect.options"] = String(decoding: d, as: UTF8.self)
         }
         return extra
+    }
+
+    /// The batch with its first `adversarialFraction` rows replaced by adversarial versions (normalised input;
+    /// the budget and the valid pixel range are applied in pixel units through the normalisation).
+    func adversarial(_ x: Tensor, targets y: Tensor, model: Module, preprocessing pre: Preprocessing, posWeight: Tensor, step: Int) -> Tensor {
+        let n = x.size(0), k = min(n, Int((Double(n) * config.adversarialFraction).rounded()))
+        guard k > 0 else { return x }
+        let eps = config.adversarialEpsilons[step % config.adversarialEpsilons.count]
+        let std = Tensor(pre.std, shape: [1, 3, 1, 1]), mean = Tensor(pre.mean, shape: [1, 3, 1, 1])
+        let lo = (mean * -1) / std, hi = ((mean * -1) + 1) / std
+        let clean = x.slice(axis: 0, start: 0, end: k).detached(), yk = y.slice(axis: 0, start: 0, end: k)
+        let steps = max(1, config.adversarialSteps)
+        let stepSize = steps == 1 ? eps : eps / 4
+        var v = clean
+        for _ in 0..<steps {
+            let leaf = v.detached().requiringGrad()
+            let loss = binaryCrossEntropyWithLogits(model(leaf).reshaped([-1]), targets: yk, posWeight: posWeight)
+            let g = gradients(of: [loss], withRespectTo: [leaf])[0]
+            var next = v + g.sign() * stepSize / std
+            next = clean + (next - clean).maximum(std.reciprocal() * -eps).minimum(std.reciprocal() * eps)
+            v = next.maximum(lo).minimum(hi).detached()
+        }
+        return k == n ? v : concatenated([v, x.slice(axis: 0, start: k, end: n)], axis: 0)
     }
 
     func appendLog(_ r: TrainRecord) {

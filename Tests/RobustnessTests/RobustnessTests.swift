@@ -1,4 +1,4 @@
-import Detection
+@testable import Detection
 import Foundation
 import Imaging
 import ImagingTorch
@@ -186,5 +186,33 @@ func toyPixelModel(seed: UInt64 = 1) throws -> PixelModel {
         // A rerun reuses the cached runs and scores.
         let again = try RobustnessStudy(config: c, directory: out).run()
         #expect(again.curves[0].points[1].accuracy.values == r.curves[0].points[1].accuracy.values)
+    }
+}
+
+@Suite struct AdversarialTrainingTests {
+    /// Adversarial batches: the first half moves by at most eps in pixel units and stays in the valid range; the
+    /// rest is untouched; a short run with them trains to a loadable model.
+    @Test func adversarialBatchesRespectTheBudget() throws {
+        let root = try makeToySet(12)
+        defer { try? FileManager.default.removeItem(at: root) }
+        var c = TrainConfig(model: "cifake_cnn", data: root.path)
+        c.convLayers = 1; c.filters = 4; c.dense = [8]; c.epochs = 1; c.batchSize = 8
+        c.adversarialEpsilons = [0.03]; c.adversarialSteps = 3; c.adversarialFraction = 0.5
+        let t = Trainer(config: c, outputDirectory: root.appendingPathComponent("run").path)
+        try t.run(resume: false)
+        _ = try Detector(path: t.bestModelPath)
+
+        let pre = try ModelRegistry.entry("cifake_cnn").preprocessing
+        let model = try #require(Generator(seed: 3).withInitialization { try? ModelRegistry.create("cifake_cnn", options: ModelOptions(classes: 1, convLayers: 1, filters: 4, dense: [8])) })
+        let mean = Tensor(pre.mean, shape: [1, 3, 1, 1]), std = Tensor(pre.std, shape: [1, 3, 1, 1])
+        let pixels = (Generator(seed: 4).rand([8, 3, 32, 32]) * 1.2 - 0.1).clamped(min: 0, max: 1)
+        let x = (pixels - mean) / std
+        let adv = t.adversarial(x, targets: Tensor([Float](repeating: 1, count: 8)), model: model, preprocessing: pre, posWeight: Tensor([Float(1)]), step: 0)
+        let advPixels = adv * std + mean
+        let moved = (advPixels - pixels).abs()
+        #expect(moved.max().item() <= 0.03 + 1e-5)
+        #expect(moved.slice(axis: 0, start: 0, end: 4).max().item() > 0.01)
+        #expect(moved.slice(axis: 0, start: 4, end: 8).max().item() == 0)
+        #expect(advPixels.min().item() >= -1e-5 && advPixels.max().item() <= 1 + 1e-5)
     }
 }
