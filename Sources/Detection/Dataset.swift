@@ -143,7 +143,7 @@ public struct Dataset: Sendable {
         return Dataset(samples: s)
     }
 
-    static func csvFields(_ line: String) -> [String] {
+    public static func csvFields(_ line: String) -> [String] {
         var out: [String] = [], cur = "", quoted = false
         var it = Array(line).makeIterator()
         while let c = it.next() {

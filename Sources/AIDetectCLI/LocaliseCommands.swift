@@ -1,0 +1,105 @@
+import ArgumentParser
+import Detection
+import Explain
+import Foundation
+import Studies
+
+struct SpliceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "splice",
+        abstract: "Build a localisation set: regions of fakes (ellipses, rotated rectangles, blobs) pasted into reals with feathered edges, with masks.",
+        discussion: "Writes OUTPUT/images, OUTPUT/masks and OUTPUT/manifest.csv (shape, area, split 70/10/20 by real image).")
+    @Option(help: "Labelled data with reals and fakes (folder, tar, tar.gz or CSV).") var data: String
+    @Option(help: "Fake generators to paste from, comma-separated (default: all).") var generators: String?
+    @Option var count = 1000
+    @Option(help: "Square image size.") var size = 256
+    @Option(help: "Share of pristine reals (empty masks).") var pristine = 0.2
+    @Option var seed: UInt64 = 0
+    @Option var output = ".cache/splice"
+
+    func run() throws {
+        let set = try Dataset.load(data)
+        let gens = generators.map { Set($0.split(separator: ",").map(String.init)) }
+        let reals = set.samples.filter { $0.label == .real }
+        let fakes = set.samples.filter { $0.label == .fake && (gens?.contains($0.generator) ?? true) }
+        guard !reals.isEmpty, !fakes.isEmpty else { throw ValidationError("\(data) needs both reals and fakes") }
+        var b = SpliceSetBuilder()
+        b.count = count; b.size = size; b.pristineFraction = pristine; b.seed = seed
+        b.log = { logLine($0) }
+        let start = Date()
+        let items = try b.write(reals: reals, fakes: fakes, to: output)
+        let spliced = items.filter { $0.shape != "none" }
+        print(String(format: "%d images (%d spliced, mean area %.1f%%) in %@ (%.0f s)", items.count, spliced.count,
+                     spliced.map(\.area).reduce(0, +) / Double(max(spliced.count, 1)) * 100, output, Date().timeIntervalSince(start)))
+    }
+}
+
+struct Localise: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Localise partial manipulations: train a per-pixel model on a splice set, or evaluate one (or the tile-scan baseline).",
+        subcommands: [LocaliseTrain.self, LocaliseEvaluate.self])
+}
+
+struct LocaliseTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train unet_small or fcn_resnet50 per pixel (resumable).")
+    @Option(help: "Splice set folder (aidetect splice).") var data: String
+    @Option var model = "unet_small"
+    @Option var epochs = 5
+    @Option var batchSize = 8
+    @Option(name: .customLong("lr")) var learningRate = 1e-3
+    @Option(help: "Training size (images resized).") var inputSize = 256
+    @Option(help: "At most this many training images.") var cap: Int?
+    @Option var seed: UInt64 = 0
+    @Option var output: String
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        runtime.apply()
+        var c = LocalisationTrainer.Config(data: data)
+        c.model = model; c.epochs = epochs; c.batchSize = batchSize; c.learningRate = learningRate
+        c.inputSize = inputSize; c.cap = cap; c.seed = seed
+        var t = LocalisationTrainer(config: c, directory: output)
+        t.log = { logLine($0) }
+        try t.run()
+        print("model: \(t.modelPath)")
+    }
+}
+
+struct LocaliseEvaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Pixel precision/recall/F1, IoU, Dice (overall and by area quartile) and the image-level AI rate on the test split.")
+    @Option(help: "Splice set folder.") var data: String
+    @Option(help: "A per-pixel model file (localise train), or an image-level detector with --tile-scan ('default' = bundled).") var model: String
+    @Flag(help: "Slide the image-level detector over the image (training-free baseline).") var tileScan = false
+    @Option var window = 64
+    @Option var stride = 32
+    @Option(help: "Split to evaluate.") var split = "test"
+    @Option(help: "At most this many images.") var limit: Int?
+    @Option(help: "Write JSON and Markdown here.") var output: String?
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        runtime.apply()
+        let detector = try model == "default" ? Detector.loadDefault() : Detector(path: model)
+        var items = try SpliceSetBuilder.load(data).filter { $0.split == split }
+        if let limit { items = Array(items.prefix(limit)) }
+        let start = Date()
+        let ev: LocalisationEvaluation
+        if tileScan {
+            let scan = TileScan(detector: detector, window: window, stride: stride)
+            ev = LocalisationEvaluation.run(items: items, root: data) { scan.map($0) }
+        } else {
+            guard detector.entry.dense else { throw ValidationError("\(model) is not a per-pixel model; use --tile-scan for an image-level detector") }
+            ev = LocalisationEvaluation.run(items: items, root: data) { image in
+                detector.withExclusiveModel { LocalisationTrainer.predict($0, image, preprocessing: detector.preprocessing) }
+            }
+        }
+        let title = "\(tileScan ? "tile scan of " : "")\(detector.name) on \((data as NSString).lastPathComponent) (\(split), \(items.count) images, \(Int(Date().timeIntervalSince(start))) s)"
+        print(title + "\n\n" + ev.markdown)
+        if let output {
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            try writeStudyReport(ev, name: "localisation", title: "Localisation: " + title, markdown: title + "\n\n" + ev.markdown, directory: output)
+        }
+    }
+}
