@@ -14,7 +14,7 @@ struct RobustnessCommand: ParsableCommand {
             """)
     @Option(help: "Labelled data (folder, tar, tar.gz or CSV).") var data: String
     @Option(help: "Registry model to train.") var model = "cifake_cnn"
-    @Option(help: "An existing model file to score instead of training (its own test split by --seeds).") var detector: String?
+    @Option(help: "An existing model file ('default' = the bundled model) to score instead of training; the test split of --seeds' first seed.") var detector: String?
     @Option(help: "Degradations, comma-separated: \(DegradationKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var degradations = "blur,jpeg,patch,downsize"
     @Option(help: "Levels for a single degradation, comma-separated (default: each one's standard levels).") var levels: String?
@@ -43,7 +43,7 @@ struct RobustnessCommand: ParsableCommand {
         c.epochs = epochs; c.batchSize = batchSize; c.capPerGenerator = cap
         c.generators = generators?.split(separator: ",").map(String.init) ?? []
         if let detector {
-            let d = try Detector(path: detector)
+            let d = try detector == "default" ? Detector.loadDefault() : Detector(path: detector)
             var set = try Dataset.load(data)
             if !c.generators.isEmpty { set = set.filtered { $0.label == .real || c.generators.contains($0.generator) } }
             set = set.capped(perGenerator: cap, seed: c.seeds[0]).balanced(seed: c.seeds[0])

@@ -198,11 +198,14 @@ public struct Dataset: Sendable {
         func field(_ s: String) -> String {
             s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
         }
+        // Relative paths (to the working directory) become absolute: the manifest resolves relative ones to its own folder.
+        let cwd = FileManager.default.currentDirectoryPath
+        func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : (cwd as NSString).appendingPathComponent(p) }
         var csv = "path,label,generator,tar\n"
         for s in samples {
             switch s.source {
-            case .file(let p): csv += "\(field(p)),\(s.label),\(field(s.generator)),\n"
-            case .tarMember(let t, let m): csv += "\(field(m)),\(s.label),\(field(s.generator)),\(field(t))\n"
+            case .file(let p): csv += "\(field(absolute(p))),\(s.label),\(field(s.generator)),\n"
+            case .tarMember(let t, let m): csv += "\(field(m)),\(s.label),\(field(s.generator)),\(field(absolute(t)))\n"
             }
         }
         try csv.write(toFile: path, atomically: true, encoding: .utf8)

@@ -234,6 +234,9 @@ public final class Trainer {
                     return state.history
                 }
             }
+            if seen == 0 && !batches.isEmpty {
+                throw DatasetError.unreadable(path: config.data, reason: "none of the \(train.samples.count) training images could be read (\(loader.skipped) skipped); check the paths")
+            }
             // Validation.
             model.eval()
             let (vLoss, vProbs, vLabels) = evaluate(model, val.samples, pre)

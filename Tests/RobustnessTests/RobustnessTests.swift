@@ -216,3 +216,26 @@ func toyPixelModel(seed: UInt64 = 1) throws -> PixelModel {
         #expect(advPixels.min().item() >= -1e-5 && advPixels.max().item() <= 1 + 1e-5)
     }
 }
+
+@Suite struct ManifestTests {
+    /// Manifests of a set loaded by a relative path hold absolute paths (they load from any folder); training on a
+    /// set whose files are all gone fails with a clear error instead of producing an untrained model.
+    @Test func manifestsAreAbsoluteAndUnreadableTrainingDataFails() throws {
+        let root = try makeToySet(6)
+        defer { try? FileManager.default.removeItem(at: root) }
+        // The same set by a path relative to the working directory (no chdir: tests run in parallel).
+        let cwd = FileManager.default.currentDirectoryPath
+        let up = cwd.split(separator: "/").map { _ in ".." }.joined(separator: "/")
+        let relative = up + root.path
+        try FileManager.default.createDirectory(atPath: root.path + "/sub", withIntermediateDirectories: true)
+        try Dataset.load(relative).writeManifest(to: root.path + "/sub/data.csv")
+        let text = try String(contentsOfFile: root.path + "/sub/data.csv", encoding: .utf8)
+        #expect(text.split(separator: "\n").dropFirst().allSatisfy { $0.hasPrefix("/") })
+        #expect(try Dataset.load(root.path + "/sub/data.csv").samples.count == 12)
+        try FileManager.default.removeItem(atPath: root.path + "/real")
+        try FileManager.default.removeItem(atPath: root.path + "/fake")
+        var c = TrainConfig(model: "cifake_cnn", data: root.path + "/sub/data.csv")
+        c.convLayers = 1; c.filters = 4; c.dense = [8]; c.epochs = 1; c.batchSize = 4
+        #expect(throws: DatasetError.self) { try Trainer(config: c, outputDirectory: root.path + "/run").run(resume: false) }
+    }
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Reproduces issue 5's numbers (explain, stress, localise) on 2 CPU cores; every step resumes or reuses its cache.
+#   robustness          curves on the synthesised 32 px set: cifake_cnn trained without and with each degradation, 3 seeds
+#   robustness-default  the bundled default model on bench256's test split under the same degradations
+#   attack              FGSM/PGD/CW on the synthesised set: confusion rates, blur/JPEG defences (plain and adaptive),
+#                       transfer across samples, training sets (disjoint halves), architectures (CNN, ResNet-20, ViT),
+#                       and an adversarially trained CNN
+#   splice / localise   a splice set from bench256 (256 px); unet_small and fcn_resnet50 per pixel; the tile-scan
+#                       baseline with the default model; metrics by area quartile
+#   explain             heat maps of the samples with the default model
+# Outputs under results/ (JSON, Markdown, HTML). Needs ../shared/data, a release build, and for robustness/attack the
+# set of scripts/reproduce_studies.sh synth.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# AIDETECT: another binary (e.g. a copy, so that rebuilding does not disturb a long run).
+A=${AIDETECT:-.build/release/aidetect}
+DATA=${DATA:-../shared/data}
+SYNTH=${SYNTH:-.cache/synth-cifar}/set
+STEP=${1:-all}
+R=results/robustness
+
+if [[ $STEP == all || $STEP == robustness ]]; then
+  $A robustness --data "$SYNTH" --degradations blur,jpeg,patch,downsize --seeds 0,1,2 --epochs 4 --cap 1000 --output $R
+fi
+if [[ $STEP == all || $STEP == robustness-default ]]; then
+  mkdir -p results/robustness-default
+  $A robustness --data "$DATA/bench256.tar" --detector default --degradations blur,jpeg,patch,downsize --seeds 0 --cap 100000 \
+    | tee results/robustness-default/robustness.md
+fi
+if [[ $STEP == all || $STEP == attack ]]; then
+  M=results/attack-models
+  mkdir -p $M
+  $A robustness --data "$SYNTH" --degradations blur --seeds 0 --epochs 4 --cap 1000 --output $R >/dev/null  # the data manifest
+  MAN=$R/data-seed-0.csv
+  # Disjoint halves of the same data (alternate rows of the manifest) for the cross-training-set transfer.
+  awk 'NR == 1 || NR % 2 == 0' $MAN > $M/half-a.csv
+  awk 'NR == 1 || NR % 2 == 1' $MAN > $M/half-b.csv
+  train() { [[ -f $M/$1/best.safetensors ]] || $A train --data "$2" --output $M/$1 --augment none --epochs "${4:-6}" --model "$3" "${@:5}" >/dev/null; }
+  train cnn $MAN cifake_cnn 6
+  train cnn-half-a $M/half-a.csv cifake_cnn 6
+  train cnn-half-b $M/half-b.csv cifake_cnn 6
+  train resnet20 $MAN resnet20 6
+  train vit $MAN vit_tiny_patch4_32 6
+  train cnn-adv $MAN cifake_cnn 6 --adversarial-eps 0.01,0.02,0.05
+  $A attack --models $M/cnn/best.safetensors,$M/resnet20/best.safetensors,$M/vit/best.safetensors,$M/cnn-adv/best.safetensors \
+    --data $MAN --count 200 --output results/attack
+  # Judged on half a's test split: unseen by both halves.
+  $A attack --models $M/cnn-half-a/best.safetensors,$M/cnn-half-b/best.safetensors --data $M/half-a.csv --count 200 \
+    --attacks fgsm:0.01,fgsm:0.02,fgsm:0.05,pgd:0.02:10:0.005 --defences none --output results/attack-halves
+fi
+if [[ $STEP == all || $STEP == splice ]]; then
+  $A splice --data "$DATA/bench256.tar" --count 600 --size 256 --output .cache/splice-bench256
+fi
+if [[ $STEP == all || $STEP == localise ]]; then
+  S=.cache/splice-bench256
+  $A localise train --data $S --model unet_small --epochs 10 --input-size 128 --output results/localise/unet_small
+  $A localise train --data $S --model fcn_resnet50 --epochs 3 --input-size 128 --batch-size 4 --output results/localise/fcn_resnet50
+  $A localise eval --data $S --model results/localise/unet_small/best.safetensors --output results/localise/unet_small
+  $A localise eval --data $S --model results/localise/fcn_resnet50/best.safetensors --output results/localise/fcn_resnet50
+  $A localise eval --data $S --model default --tile-scan --window 64 --stride 32 --output results/localise/tile-scan
+fi
+if [[ $STEP == all || $STEP == explain ]]; then
+  $A explain samples/*.jpg samples/*.jpeg samples/*.png samples/*.webp --method gradcam,guided,saliency --output results/explain || true
+fi
