@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "Detection", targets: ["Detection"]),
         .library(name: "Synthesis", targets: ["Synthesis"]),
         .library(name: "Explain", targets: ["Explain"]),
+        .library(name: "Forensics", targets: ["Forensics"]),
         .library(name: "Robustness", targets: ["Robustness"]),
     ],
     dependencies: [
@@ -42,6 +43,8 @@ let package = Package(
             ]
         ),
         .target(name: "Imaging", dependencies: ["CImageCodecs"]),
+        // Provenance: EXIF/XMP/IPTC, PNG text (A1111, ComfyUI), JPEG tables, ICC, C2PA (JUMBF + CBOR); no LibTorch.
+        .target(name: "Forensics", dependencies: ["Imaging"]),
         .target(name: "ImagingTorch", dependencies: ["Imaging", "Torch"]),
         .target(name: "TestSupport", dependencies: ["Torch"]),
         .target(
@@ -60,7 +63,7 @@ let package = Package(
         .target(
             name: "AIDetectCLI",
             dependencies: [
-                "Models", "Imaging", "ImagingTorch", "Detection", "Synthesis", "Studies", "Explain", "Robustness",
+                "Models", "Imaging", "ImagingTorch", "Detection", "Synthesis", "Studies", "Explain", "Robustness", "Forensics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -73,6 +76,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["AIDetectCLI", "Detection", "TestSupport"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "TestSupport"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "TestSupport"]),
+        .testTarget(name: "ForensicsTests", dependencies: ["Forensics", "Imaging", "Detection", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RobustnessTests", dependencies: ["Robustness", "TestSupport"]),
         .testTarget(name: "ExplainTests", dependencies: ["Explain", "TestSupport"]),
         .testTarget(name: "StudiesTests", dependencies: ["Studies", "TestSupport"]),

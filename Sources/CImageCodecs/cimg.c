@@ -872,3 +872,40 @@ int cimg_gunzip_file(const char *src, const char *dst, char *err, size_t errlen)
     free(partial);
     return rc;
 }
+
+int cimg_inflate(const unsigned char *src, size_t n, int window_bits, size_t max_out, unsigned char **out, size_t *out_len) {
+    *out = NULL;
+    *out_len = 0;
+    z_stream s;
+    memset(&s, 0, sizeof s);
+    if (inflateInit2(&s, window_bits) != Z_OK) return -1;
+    size_t cap = n * 4 + 64 < max_out ? n * 4 + 64 : max_out;
+    if (cap == 0) cap = 1;
+    unsigned char *buf = malloc(cap);
+    if (!buf) { inflateEnd(&s); return -1; }
+    s.next_in = (unsigned char *)src;
+    s.avail_in = (uInt)(n > 0xFFFFFFFFu ? 0xFFFFFFFFu : n);
+    int rc = Z_OK;
+    for (;;) {
+        if (s.total_out == cap) {
+            if (cap >= max_out) { rc = Z_BUF_ERROR; break; }   // the output would exceed the limit
+            size_t next = cap * 2 < max_out ? cap * 2 : max_out;
+            unsigned char *b = realloc(buf, next);
+            if (!b) { rc = Z_MEM_ERROR; break; }
+            buf = b;
+            cap = next;
+        }
+        s.next_out = buf + s.total_out;
+        s.avail_out = (uInt)(cap - s.total_out);
+        rc = inflate(&s, Z_NO_FLUSH);
+        if (rc == Z_STREAM_END) break;
+        if (rc != Z_OK) break;
+        if (s.avail_in == 0 && s.avail_out != 0) { rc = Z_DATA_ERROR; break; }   // truncated stream
+    }
+    size_t total = s.total_out;
+    inflateEnd(&s);
+    if (rc != Z_STREAM_END) { free(buf); return -1; }
+    *out = buf;
+    *out_len = total;
+    return 0;
+}

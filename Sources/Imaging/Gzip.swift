@@ -15,3 +15,17 @@ public enum Gzip {
         }
     }
 }
+
+/// In-memory zlib inflation with an output limit (a guard against decompression bombs).
+public enum Inflate {
+    /// The inflated bytes of a zlib stream (or raw deflate with `raw`), or nil if corrupt or larger than `maxOutput`.
+    public static func zlib(_ bytes: [UInt8], raw: Bool = false, maxOutput: Int = 16 << 20) -> [UInt8]? {
+        guard !bytes.isEmpty else { return nil }
+        var out: UnsafeMutablePointer<UInt8>?
+        var n = 0
+        let rc = bytes.withUnsafeBufferPointer { cimg_inflate($0.baseAddress, $0.count, raw ? -15 : 15, maxOutput, &out, &n) }
+        guard rc == 0, let out else { return nil }
+        defer { free(out) }
+        return Array(UnsafeBufferPointer(start: out, count: n))
+    }
+}

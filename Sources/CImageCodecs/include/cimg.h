@@ -49,6 +49,9 @@ void cimg_free_buffer(uint8_t *buf);
 const char *cimg_versions(void);
 /* Decompresses a gzip file to dst (atomically, via dst.partial). 0 on success, else a message in err. */
 int cimg_gunzip_file(const char *src, const char *dst, char *err, size_t errlen);
+/// Inflates a zlib stream (window_bits 15) or raw deflate (-15) of n bytes into a malloc'd buffer (*out, *out_len;
+/// free with free()). Fails (returns -1) on corrupt data or when the output would exceed max_out bytes.
+int cimg_inflate(const unsigned char *src, size_t n, int window_bits, size_t max_out, unsigned char **out, size_t *out_len);
 
 #ifdef __cplusplus
 }
