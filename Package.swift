@@ -21,6 +21,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // C++ shim over LibTorch with a pure-C header (ctorch_ prefix). No C++ exception crosses it.
@@ -60,10 +61,16 @@ let package = Package(
         .target(name: "Robustness", dependencies: ["Models", "Imaging", "ImagingTorch", "Detection", "Studies"]),
         // The studies' drivers (cross-generator, few-shot, topology search, baselines).
         .target(name: "Studies", dependencies: ["Models", "Imaging", "Detection", "Synthesis"]),
+        // The web page and REST API (Hummingbird 2).
+        .target(
+            name: "Server",
+            dependencies: ["Detection", "Explain", "Forensics", "Imaging", .product(name: "Hummingbird", package: "hummingbird")],
+            resources: [.copy("Resources/openapi.json")]
+        ),
         .target(
             name: "AIDetectCLI",
             dependencies: [
-                "Models", "Imaging", "ImagingTorch", "Detection", "Synthesis", "Studies", "Explain", "Robustness", "Forensics",
+                "Models", "Imaging", "ImagingTorch", "Detection", "Synthesis", "Studies", "Explain", "Robustness", "Forensics", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -76,6 +83,8 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["AIDetectCLI", "Detection", "TestSupport"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "TestSupport"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Detection", "Imaging", "TestSupport",
+                                                      .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "ForensicsTests", dependencies: ["Forensics", "Imaging", "Detection", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RobustnessTests", dependencies: ["Robustness", "TestSupport"]),
         .testTarget(name: "ExplainTests", dependencies: ["Explain", "TestSupport"]),

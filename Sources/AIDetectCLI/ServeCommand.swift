@@ -1,0 +1,59 @@
+import ArgumentParser
+import Detection
+import Foundation
+import Hummingbird
+import Imaging
+import Server
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "The web page and REST API: open http://HOST:PORT/ in a browser, or POST images to /api/v1/analyze.",
+        discussion: "Models are loaded once and shared. Limits: --max-body (413), --max-pixels (413), --concurrency inference slots with a --queue of waiting requests (503 + Retry-After beyond), --timeout seconds per request (503). Nothing is written to disk and uploaded bytes never reach the logs.")
+    @Option var host = "127.0.0.1"
+    @Option var port = 8080
+    @Option(help: "Model files, comma-separated ('default' = the bundled model).") var models = "default"
+    @Option(help: "Largest request body in bytes.") var maxBody = 50 << 20
+    @Option(help: "Largest image in pixels (checked before decoding).") var maxPixels = ImageLimits.default.maxPixels
+    @Option(help: "Inference slots (default: cores).") var concurrency = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Requests that may wait for a slot.") var queue = 64
+    @Option(help: "Seconds per request.") var timeout = 30.0
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard maxBody > 0, maxPixels > 0, concurrency > 0, queue >= 0, timeout > 0 else {
+            throw ValidationError("--max-body, --max-pixels, --concurrency and --timeout must be positive, --queue at least 0")
+        }
+    }
+
+    func run() throws {
+        runtime.apply()
+        let analyzer: Analyzer
+        do {
+            analyzer = try Analyzer.load(models: models.split(separator: ",").map(String.init),
+                                         limits: ImageLimits(maxBytes: maxBody, maxPixels: maxPixels))
+        } catch {
+            eprint("error: \(error.localizedDescription)")
+            throw ExitCode(4)
+        }
+        var c = ServerConfiguration()
+        c.host = host; c.port = port; c.maxBodyBytes = maxBody; c.concurrency = concurrency; c.maxQueue = queue; c.requestTimeout = timeout
+        let app = buildApplication(analyzer: analyzer, configuration: c)
+        eprint("aidetect serve: http://\(host):\(port)/ (\(analyzer.detectors.map(\.name).joined(separator: ", ")))")
+        let done = DispatchSemaphore(value: 0)
+        let failure = LockedError()
+        Task {
+            do { try await app.runService() } catch { failure.set(error) }
+            done.signal()
+        }
+        done.wait()
+        if let e = failure.get() { throw e }
+    }
+}
+
+final class LockedError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var e: (any Error)?
+    func set(_ x: any Error) { lock.withLock { e = x } }
+    func get() -> (any Error)? { lock.withLock { e } }
+}

@@ -1,0 +1,135 @@
+import Detection
+import Explain
+import Forensics
+import Foundation
+import Imaging
+
+/// The models the server scores with, loaded once at start-up and shared by every request (each `Detector`
+/// serialises its own forward passes; explanations hold a model exclusively while they run).
+public final class Analyzer: Sendable {
+    public let detectors: [Detector]
+    public let limits: ImageLimits
+    /// Overlays sent to clients are at most this many pixels on their longer side.
+    public let overlaySide: Int
+
+    public init(detectors: [Detector], limits: ImageLimits = .default, overlaySide: Int = 768) {
+        precondition(!detectors.isEmpty, "Analyzer needs at least one model")
+        self.detectors = detectors
+        self.limits = limits
+        self.overlaySide = overlaySide
+    }
+
+    /// Loads model files ("default" = the bundled model).
+    public static func load(models: [String], limits: ImageLimits = .default) throws -> Analyzer {
+        Analyzer(detectors: try models.map { $0 == "default" ? try Detector.loadDefault() : try Detector(path: $0) }, limits: limits)
+    }
+
+    public struct ModelScore: Sendable, Codable {
+        public var name: String
+        public var architecture: String
+        public var probability: Double
+        public var verdict: String
+        public var placeholder: Bool
+    }
+    public struct HeatmapOut: Sendable, Codable {
+        public var model: String
+        public var method: String
+        public var width: Int
+        public var height: Int
+        /// The map over the image (PNG, base64), at most `overlaySide` on the longer side.
+        public var overlayPNG: String
+    }
+    public struct FileInfo: Sendable, Codable {
+        public var name: String?
+        public var bytes: Int
+        public var format: String
+        public var width: Int
+        public var height: Int
+    }
+    public struct Report: Sendable, Codable {
+        public var file: FileInfo
+        public var models: [ModelScore]
+        /// Mean of the models' calibrated probabilities, and its band.
+        public var ensemble: ModelScore
+        public var provenance: ProvenanceReport
+        public var fused: FusedVerdict
+        public var heatmaps: [HeatmapOut]
+        public var seconds: Double
+    }
+
+    /// Scores one file's bytes. `models` picks models by name (empty = all); `explain` adds heat maps of the first
+    /// picked model. Throws `ImageError` for bad input and `AnalyzerError` for unknown options.
+    public func analyze(_ bytes: [UInt8], name: String? = nil, models picked: [String] = [], explain: [ExplanationMethod] = []) throws -> Report {
+        let start = Date()
+        let chosen = picked.isEmpty ? detectors : try picked.map { n in
+            guard let d = detectors.first(where: { $0.name == n }) else { throw AnalyzerError.unknownModel(n, available: detectors.map(\.name)) }
+            return d
+        }
+        let decoded = try ImageDecoder(limits: limits).decode(data: bytes, name: name ?? "upload")
+        let image = decoded.image
+        let scores = chosen.map { d -> ModelScore in
+            let p = d.score(image).probability
+            return ModelScore(name: d.name, architecture: d.entry.name, probability: p, verdict: Verdict(probability: p).rawValue, placeholder: d.isPlaceholder)
+        }
+        let mean = scores.map(\.probability).reduce(0, +) / Double(scores.count)
+        let ensemble = ModelScore(name: "ensemble", architecture: "mean", probability: mean, verdict: Verdict(probability: mean).rawValue,
+                                  placeholder: scores.allSatisfy(\.placeholder))
+        let provenance = ProvenanceReport.analyze(bytes)
+        var heatmaps: [HeatmapOut] = []
+        if let d = chosen.first {
+            let explainer = Explainer(detector: d)
+            let scale = min(1, Double(overlaySide) / Double(max(image.width, image.height)))
+            let small = scale < 1 ? image.resized(width: max(1, Int(Double(image.width) * scale)), height: max(1, Int(Double(image.height) * scale)), filter: .area) : image
+            for m in explain {
+                for map in try explainer.explain(small, method: m) {
+                    heatmaps.append(HeatmapOut(model: d.name, method: map.name, width: map.width, height: map.height,
+                                               overlayPNG: Data(ImageEncoder.png(map.overlay(on: small))).base64EncodedString()))
+                }
+            }
+        }
+        return Report(file: FileInfo(name: name, bytes: bytes.count, format: decoded.format.name, width: image.width, height: image.height),
+                      models: scores, ensemble: ensemble, provenance: provenance,
+                      fused: FusedVerdict(modelProbability: mean, provenance: provenance), heatmaps: heatmaps,
+                      seconds: Date().timeIntervalSince(start))
+    }
+}
+
+public enum AnalyzerError: Error, LocalizedError, Equatable {
+    case unknownModel(String, available: [String])
+    case unknownMethod(String)
+    public var errorDescription: String? {
+        switch self {
+        case .unknownModel(let m, let a): return "unknown model '\(m)'; available: \(a.joined(separator: ", "))"
+        case .unknownMethod(let m): return "unknown explain method '\(m)'; choose from \(ExplanationMethod.allCases.map(\.rawValue).joined(separator: ", "))"
+        }
+    }
+}
+
+/// Bounded inference concurrency with a bounded queue: `enter` waits for a slot, or throws `.full` when the
+/// queue is at capacity (the server answers 503 with Retry-After).
+public actor InferenceGate {
+    public enum Failure: Error { case full }
+    public let limit: Int
+    public let maxQueue: Int
+    private var running = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    public init(limit: Int, maxQueue: Int) {
+        self.limit = max(1, limit)
+        self.maxQueue = max(0, maxQueue)
+    }
+
+    public var queueDepth: Int { waiters.count }
+    public var inFlight: Int { running }
+
+    public func enter() async throws {
+        if running < limit { running += 1; return }
+        guard waiters.count < maxQueue else { throw Failure.full }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    public func leave() {
+        if waiters.isEmpty { running -= 1 } else { waiters.removeFirst().resume() }
+    }
+}
+

@@ -1,0 +1,231 @@
+import Detection
+import Explain
+import Foundation
+import Hummingbird
+import Imaging
+import NIOCore
+
+/// Server settings (`aidetect serve` flags).
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Largest request body (bytes); larger gets 413.
+    public var maxBodyBytes = 50 << 20
+    /// Inference slots (default: cores) and waiting requests beyond them; more gets 503 + Retry-After.
+    public var concurrency = ProcessInfo.processInfo.activeProcessorCount
+    public var maxQueue = 64
+    /// Seconds a request may wait and run before it gets 503 (its work is abandoned).
+    public var requestTimeout = 30.0
+    /// Files per batch request.
+    public var maxBatchFiles = 64
+    public init() {}
+}
+
+/// Request context. Bodies are collected with the application's own limit (`maxBodyBytes`), not a global one.
+public struct AppContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+}
+
+/// The routes, listed for the OpenAPI check.
+public enum Routes {
+    public static let all: [(method: String, path: String)] = [
+        ("GET", "/"), ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/api/v1/models"),
+        ("POST", "/api/v1/analyze"), ("POST", "/api/v1/batch"),
+    ]
+}
+
+/// An error answered as JSON `{"error": {"message": ..., "kind": ...}}` with its status.
+struct APIError: HTTPResponseError {
+    let status: HTTPResponse.Status
+    let message: String
+    let kind: String
+    var headers: HTTPFields = [:]
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = try JSONSerialization.data(withJSONObject: ["error": ["message": message, "kind": kind]], options: [.sortedKeys])
+        var h = headers
+        h[.contentType] = "application/json"
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    static func from(_ error: any Error) -> APIError {
+        switch error {
+        case let e as APIError: return e
+        case let e as ImageError:
+            switch e {
+            case .fileTooLarge: return APIError(status: .contentTooLarge, message: e.localizedDescription, kind: e.kind)
+            case .dimensionsTooLarge: return APIError(status: .contentTooLarge, message: e.localizedDescription, kind: e.kind)
+            case .unsupportedFormat: return APIError(status: .unsupportedMediaType, message: e.localizedDescription, kind: e.kind)
+            case .empty: return APIError(status: .badRequest, message: e.localizedDescription, kind: e.kind)
+            default: return APIError(status: .unprocessableContent, message: e.localizedDescription, kind: e.kind)
+            }
+        case let e as AnalyzerError: return APIError(status: .badRequest, message: e.localizedDescription, kind: "bad_option")
+        case let e as ExplainError: return APIError(status: .unprocessableContent, message: e.localizedDescription, kind: "explain")
+        case is NIOTooManyBytesError: return APIError(status: .contentTooLarge, message: "the request body is over the server's limit", kind: "body_too_large")
+        case InferenceGate.Failure.full:
+            return APIError(status: .serviceUnavailable, message: "the server is busy; retry shortly", kind: "busy", headers: [.retryAfter: "2"])
+        case is CancellationError, is TimeoutError:
+            return APIError(status: .serviceUnavailable, message: "the request took longer than the server's limit", kind: "timeout", headers: [.retryAfter: "5"])
+        default: return APIError(status: .internalServerError, message: "internal error", kind: "internal")
+        }
+    }
+}
+
+struct TimeoutError: Error {}
+
+/// Builds the application: page, REST API, health, metrics and OpenAPI document.
+///
+/// ```swift
+/// let app = try buildApplication(analyzer: Analyzer.load(models: ["default"]), configuration: .init())
+/// try await app.runService()
+/// ```
+public func buildApplication(analyzer: Analyzer, configuration: ServerConfiguration, metrics: ServerMetrics = ServerMetrics())
+    -> some ApplicationProtocol
+{
+    let maxBody = configuration.maxBodyBytes
+    let gate = InferenceGate(limit: configuration.concurrency, maxQueue: configuration.maxQueue)
+    let router = Router(context: AppContext.self)
+    router.middlewares.add(MetricsMiddleware(metrics: metrics, gate: gate))
+
+    router.get("/") { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Page.html)))
+    }
+    router.get("/healthz") { _, _ in
+        try json(["status": "ok", "models": analyzer.detectors.count, "queue": await gate.queueDepth] as [String: Any])
+    }
+    router.get("/metrics") { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                 body: .init(byteBuffer: ByteBuffer(string: metrics.prometheus(queueDepth: await gate.queueDepth, inFlight: await gate.inFlight))))
+    }
+    router.get("/openapi.json") { _, _ in
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPI.document)))
+    }
+    router.get("/api/v1/models") { _, _ in
+        try json(["models": analyzer.detectors.map { d -> [String: Any] in
+            ["name": d.name, "architecture": d.entry.name, "summary": d.entry.summary, "reference": d.entry.reference,
+             "inputSize": d.preprocessing.inputSize, "placeholder": d.isPlaceholder, "calibrated": d.metadata["aidetect.calibration"] != nil,
+             "description": d.metadata["aidetect.description"] ?? ""]
+        }] as [String: Any])
+    }
+    router.post("/api/v1/analyze") { request, _ in
+        do {
+            let options = try AnalyzeOptions(request.uri.queryParameters)
+            let (bytes, name) = try await uploadedFile(request, limit: maxBody)
+            let report = try await withGate(gate, timeout: configuration.requestTimeout) {
+                try analyzer.analyze(bytes, name: name, models: options.models, explain: options.explain)
+            }
+            return try encoded(report)
+        } catch { throw APIError.from(error) }
+    }
+    router.post("/api/v1/batch") { request, _ in
+        // Several files (multipart), one JSON line per file as each finishes; a bad file gets an error line.
+        let options: AnalyzeOptions
+        let parts: [(name: String?, bytes: [UInt8])]
+        do {
+            options = try AnalyzeOptions(request.uri.queryParameters)
+            var body = try await request.body.collect(upTo: maxBody)
+            let type = request.headers[.contentType] ?? ""
+            guard let boundary = Multipart.boundary(type) else {
+                throw APIError(status: .unsupportedMediaType, message: "batch needs multipart/form-data", kind: "content_type")
+            }
+            parts = Multipart.parse(body.readBytes(length: body.readableBytes) ?? [], boundary: boundary).filter { $0.filename != nil || !$0.bytes.isEmpty }
+                .map { ($0.filename, $0.bytes) }
+            guard !parts.isEmpty else { throw APIError(status: .badRequest, message: "no files in the request", kind: "no_files") }
+            guard parts.count <= configuration.maxBatchFiles else {
+                throw APIError(status: .contentTooLarge, message: "at most \(configuration.maxBatchFiles) files per batch", kind: "too_many_files")
+            }
+        } catch { throw APIError.from(error) }
+        let timeout = configuration.requestTimeout
+        return Response(status: .ok, headers: [.contentType: "application/x-ndjson"], body: ResponseBody { writer in
+            for (i, part) in parts.enumerated() {
+                var line: [String: Any] = ["index": i, "file": part.name ?? "file\(i)"]
+                do {
+                    let report = try await withGate(gate, timeout: timeout) {
+                        try analyzer.analyze(part.bytes, name: part.name, models: options.models, explain: options.explain)
+                    }
+                    line["report"] = try JSONSerialization.jsonObject(with: jsonEncoder.encode(report))
+                } catch {
+                    let e = APIError.from(error)
+                    line["error"] = ["message": e.message, "kind": e.kind, "status": Int(e.status.code)]
+                }
+                let data = (try? JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])) ?? Data("{}".utf8)
+                try await writer.write(ByteBuffer(bytes: data + Data("\n".utf8)))
+            }
+            try await writer.finish(nil)
+        })
+    }
+    return Application(router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "aidetect"))
+}
+
+struct AnalyzeOptions {
+    var models: [String] = []
+    var explain: [ExplanationMethod] = []
+    init(_ q: Parameters) throws {
+        models = q["models"].map { $0.split(separator: ",").map(String.init) } ?? []
+        explain = try (q["explain"].map { $0.split(separator: ",").map(String.init) } ?? []).map {
+            guard let m = ExplanationMethod(rawValue: $0) else { throw AnalyzerError.unknownMethod($0) }
+            return m
+        }
+    }
+}
+
+/// The uploaded file: the first file part of a multipart body, or the raw body.
+func uploadedFile(_ request: Request, limit: Int) async throws -> ([UInt8], String?) {
+    var body = try await request.body.collect(upTo: limit)
+    let bytes = body.readBytes(length: body.readableBytes) ?? []
+    if let type = request.headers[.contentType], let boundary = Multipart.boundary(type) {
+        guard let part = Multipart.parse(bytes, boundary: boundary).first(where: { $0.filename != nil }) ?? Multipart.parse(bytes, boundary: boundary).first else {
+            throw APIError(status: .badRequest, message: "no file part in the multipart body", kind: "no_files")
+        }
+        return (part.bytes, part.filename)
+    }
+    guard !bytes.isEmpty else { throw APIError(status: .badRequest, message: "empty request body: send the image as the body or as multipart/form-data", kind: "empty") }
+    return (bytes, request.uri.queryParameters["name"].map(String.init))
+}
+
+/// Waits for an inference slot (503 when the queue is full), runs `work` on a Dispatch queue (never on the event
+/// loops), and answers a timeout after `timeout` seconds of running; abandoned work keeps its slot until it ends,
+/// so the concurrency bound holds.
+func withGate<T: Sendable>(_ gate: InferenceGate, timeout: Double, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await gate.enter()
+    return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
+        let once = ResumeOnce(c)
+        DispatchQueue.global(qos: .userInitiated).async {
+            let r = Result { try work() }
+            Task { await gate.leave() }
+            once.resume(r)
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { once.resume(.failure(TimeoutError())) }
+    }
+}
+
+/// Resumes a continuation once; later results are dropped.
+final class ResumeOnce<T: Sendable>: @unchecked Sendable {
+    private var c: CheckedContinuation<T, any Error>?
+    private let lock = NSLock()
+    init(_ c: CheckedContinuation<T, any Error>) { self.c = c }
+    func resume(_ r: Result<T, any Error>) {
+        lock.lock()
+        let k = c
+        c = nil
+        lock.unlock()
+        k?.resume(with: r)
+    }
+}
+
+let jsonEncoder: JSONEncoder = {
+    let e = JSONEncoder()
+    e.outputFormatting = [.sortedKeys]
+    e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return e
+}()
+
+func encoded<T: Encodable>(_ value: T) throws -> Response {
+    Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try jsonEncoder.encode(value))))
+}
+
+func json(_ object: [String: Any]) throws -> Response {
+    Response(status: .ok, headers: [.contentType: "application/json"],
+             body: .init(byteBuffer: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))))
+}

@@ -1,0 +1,117 @@
+/// The upload page: self-contained (no CDN, no external fonts), usable by keyboard and screen reader, and at
+/// phone width. It posts each chosen or dropped file to /api/v1/analyze and shows the verdict band, each model's
+/// calibrated probability, heat maps with a toggle, the provenance evidence, and a JSON download.
+enum Page {
+    static let html = #"""
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>aidetect: was this image made by AI?</title>
+<style>
+  :root { --fg:#1b1b1b; --muted:#555; --ai:#b3261e; --real:#1e6b35; --unsure:#8a5a00; --line:#ccc; }
+  * { box-sizing: border-box; }
+  body { font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); margin: 0; padding: 1rem; max-width: 1100px; margin-inline: auto; }
+  h1 { font-size: 1.5rem; margin: .2rem 0 1rem; }
+  #drop { border: 2px dashed var(--line); border-radius: 10px; padding: 1.5rem; text-align: center; }
+  #drop.over { border-color: #333; background: #f4f4f4; }
+  label.button, button { display: inline-block; padding: .5rem .9rem; border: 1px solid #333; border-radius: 6px; background: #fff; cursor: pointer; font: inherit; }
+  button[aria-pressed="true"] { background: #333; color: #fff; }
+  input[type=file] { position: absolute; left: -9999px; }
+  .result { border: 1px solid var(--line); border-radius: 10px; padding: 1rem; margin: 1rem 0; display: flex; flex-wrap: wrap; gap: 1rem; }
+  .media { flex: 1 1 320px; min-width: 0; }
+  .media img { max-width: 100%; height: auto; display: block; border-radius: 6px; }
+  .facts { flex: 1 1 320px; min-width: 0; }
+  .band { font-size: 1.3rem; font-weight: 700; padding: .3rem .6rem; border-radius: 6px; display: inline-block; color: #fff; }
+  .band.likely-AI { background: var(--ai); } .band.likely-real { background: var(--real); } .band.uncertain { background: var(--unsure); }
+  table { border-collapse: collapse; width: 100%; margin: .5rem 0; }
+  td, th { border-bottom: 1px solid var(--line); padding: .3rem .4rem; text-align: left; vertical-align: top; }
+  .muted { color: var(--muted); font-size: .9rem; }
+  .error { color: var(--ai); font-weight: 600; }
+  .toggles { display: flex; flex-wrap: wrap; gap: .4rem; margin: .5rem 0; }
+</style>
+</head>
+<body>
+<header><h1>aidetect: was this image made by AI?</h1></header>
+<main>
+  <section id="drop" aria-label="Choose or drop images">
+    <p>Drop images here, or</p>
+    <label class="button" for="files">Choose images…</label>
+    <input id="files" type="file" accept="image/*" multiple>
+    <p class="muted">Nothing is stored: files are analysed in memory and forgotten. Options:
+      <label><input type="checkbox" id="explain" checked> heat maps</label></p>
+  </section>
+  <div id="status" role="status" aria-live="polite" class="muted"></div>
+  <div id="results"></div>
+</main>
+<footer class="muted"><p>Scores are calibrated probabilities from the models listed; "uncertain" means the models cannot tell.
+Provenance evidence comes from the file's metadata; missing metadata is not evidence of a real photo.
+API: <a href="/openapi.json">/openapi.json</a>.</p></footer>
+<script>
+"use strict";
+const drop = document.getElementById("drop"), input = document.getElementById("files");
+const results = document.getElementById("results"), statusEl = document.getElementById("status");
+const esc = s => String(s).replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;","'":"&#39;"}[c]));
+const pct = p => (100 * p).toFixed(1) + "%";
+drop.addEventListener("dragover", e => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", e => { e.preventDefault(); drop.classList.remove("over"); handle(e.dataTransfer.files); });
+input.addEventListener("change", () => handle(input.files));
+
+async function handle(files) {
+  for (const f of Array.from(files)) await analyse(f);
+}
+
+async function analyse(file) {
+  const box = document.createElement("article");
+  box.className = "result";
+  box.setAttribute("aria-label", "Result for " + file.name);
+  box.innerHTML = `<div class="media"><img alt="${esc(file.name)}" src="${URL.createObjectURL(file)}"></div><div class="facts"><p>Analysing ${esc(file.name)}…</p></div>`;
+  results.prepend(box);
+  statusEl.textContent = "Analysing " + file.name + "…";
+  const explain = document.getElementById("explain").checked ? "&explain=gradcam,saliency" : "";
+  try {
+    const r = await fetch("/api/v1/analyze?name=" + encodeURIComponent(file.name) + explain, { method: "POST", body: file,
+      headers: { "Content-Type": file.type || "application/octet-stream" } });
+    const body = await r.json();
+    if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
+    render(box, file, body);
+    statusEl.textContent = file.name + ": " + body.fused.verdict;
+  } catch (e) {
+    box.querySelector(".facts").innerHTML = `<p class="error">${esc(file.name)}: ${esc(e.message)}</p>`;
+    statusEl.textContent = file.name + ": error";
+  }
+}
+
+function render(box, file, r) {
+  const facts = box.querySelector(".facts"), img = box.querySelector(".media img");
+  const original = img.src;
+  const verdict = r.fused.verdict;
+  const basis = r.fused.basis === "model" ? "from the models" : "from " + r.fused.basis;
+  let html = `<h2 class="verdict"><span class="band ${esc(verdict)}">${esc(verdict)}</span></h2>
+    <p>Verdict ${esc(basis)}; ensemble P(AI) ${pct(r.ensemble.probability)}. ${esc(r.file.format)} ${r.file.width}×${r.file.height}.</p>
+    <table><caption class="muted">Calibrated probability per model</caption><tr><th scope="col">Model</th><th scope="col">P(AI)</th><th scope="col">Band</th></tr>` +
+    r.models.map(m => `<tr><td>${esc(m.name)}${m.placeholder ? " (untrained placeholder)" : ""}</td><td>${pct(m.probability)}</td><td>${esc(m.verdict)}</td></tr>`).join("") + `</table>`;
+  if (r.heatmaps.length) {
+    html += `<div class="toggles" role="group" aria-label="Heat map"><button type="button" aria-pressed="true" data-src="">image</button>` +
+      r.heatmaps.map((h, i) => `<button type="button" aria-pressed="false" data-i="${i}">${esc(h.method)}</button>`).join("") + `</div>`;
+  }
+  html += `<h3>Provenance evidence</h3><ul>` + r.provenance.evidence.map(e =>
+    `<li><strong>${esc(e.source)}</strong> (${esc(e.direction)}${e.strength ? ", strength " + e.strength : ""}): ${esc(e.finding)}<br><span class="muted">${esc(e.explanation)}</span></li>`).join("") + `</ul>`;
+  const blob = new Blob([JSON.stringify(r, null, 2)], { type: "application/json" });
+  html += `<p><a download="${esc(file.name)}.aidetect.json" href="${URL.createObjectURL(blob)}">Download the JSON report</a></p>`;
+  facts.innerHTML = html;
+  facts.querySelectorAll(".toggles button").forEach(b => b.addEventListener("click", () => {
+    facts.querySelectorAll(".toggles button").forEach(o => o.setAttribute("aria-pressed", "false"));
+    b.setAttribute("aria-pressed", "true");
+    const i = b.dataset.i;
+    img.src = i === undefined ? original : "data:image/png;base64," + r.heatmaps[+i].overlayPNG;
+    img.alt = i === undefined ? file.name : file.name + ": " + r.heatmaps[+i].method + " heat map";
+  }));
+}
+</script>
+</body>
+</html>
+"""#
+}

@@ -1,0 +1,157 @@
+import Detection
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Imaging
+import Testing
+import TestSupport
+
+@testable import Server
+
+/// One analyzer for the suite (the bundled model, loaded once).
+let sharedAnalyzer: Analyzer? = try? Analyzer.load(models: ["default"])
+
+func sample(_ name: String) throws -> ByteBuffer {
+    ByteBuffer(bytes: try Data(contentsOf: TestSupport.repositoryRoot.appendingPathComponent("samples/\(name)")))
+}
+
+func jsonObject(_ b: ByteBuffer) -> [String: Any] {
+    (try? JSONSerialization.jsonObject(with: Data(b.readableBytesView))) as? [String: Any] ?? [:]
+}
+
+func multipart(_ files: [(String, [UInt8])], boundary: String = "XyZ123") -> ByteBuffer {
+    var body: [UInt8] = []
+    for (name, bytes) in files {
+        body += Array("--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"\(name)\"\r\nContent-Type: application/octet-stream\r\n\r\n".utf8)
+        body += bytes + Array("\r\n".utf8)
+    }
+    body += Array("--\(boundary)--\r\n".utf8)
+    return ByteBuffer(bytes: body)
+}
+
+@Suite struct ServerRouterTests {
+    func app(_ configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> some ApplicationProtocol {
+        var c = ServerConfiguration()
+        c.port = 0
+        configure(&c)
+        return buildApplication(analyzer: try #require(sharedAnalyzer), configuration: c)
+    }
+
+    @Test func pageHealthModelsAndOpenAPIMatchTheRoutes() async throws {
+        try await app().test(.router) { client in
+            try await client.execute(uri: "/", method: .get) { r in
+                #expect(r.status == .ok)
+                let html = String(buffer: r.body)
+                #expect(html.contains("<html lang=\"en\">") && html.contains("Choose images") && html.contains("/api/v1/analyze"))
+                #expect(!html.contains("https://"), "the page must not load anything from elsewhere")
+            }
+            try await client.execute(uri: "/healthz", method: .get) { r in #expect(jsonObject(r.body)["status"] as? String == "ok") }
+            try await client.execute(uri: "/api/v1/models", method: .get) { r in
+                let models = jsonObject(r.body)["models"] as? [[String: Any]] ?? []
+                #expect(models.first?["architecture"] as? String == "efficientnet_lite0")
+            }
+            let doc = try await client.execute(uri: "/openapi.json", method: .get) { jsonObject($0.body) }
+            let paths = doc["paths"] as? [String: [String: Any]] ?? [:]
+            var documented: Set<String> = []
+            for (p, ops) in paths { for m in ops.keys { documented.insert("\(m.uppercased()) \(p)") } }
+            #expect(documented == Set(Routes.all.map { "\($0.method) \($0.path)" }))
+            // Every documented GET answers.
+            for route in Routes.all where route.method == "GET" {
+                try await client.execute(uri: route.path, method: .get) { r in #expect(r.status == .ok, "\(route.path)") }
+            }
+        }
+    }
+
+    @Test func analyzeRawAndMultipart() async throws {
+        try await app().test(.router) { client in
+            let body = try sample("fake-sdxl-turbo.png")
+            try await client.execute(uri: "/api/v1/analyze?name=turbo.png&explain=gradcam", method: .post, body: body) { r in
+                #expect(r.status == .ok)
+                let j = jsonObject(r.body)
+                let ensemble = j["ensemble"] as? [String: Any] ?? [:]
+                let p = ensemble["probability"] as? Double ?? -1
+                #expect((0...1).contains(p))
+                #expect((j["fused"] as? [String: Any])?["verdict"] as? String == "likely-AI", "ComfyUI metadata decides")
+                let maps = j["heatmaps"] as? [[String: Any]] ?? []
+                #expect(maps.count == 1 && (maps.first?["overlayPNG"] as? String)?.isEmpty == false)
+                #expect((j["file"] as? [String: Any])?["name"] as? String == "turbo.png")
+            }
+            let bytes = Array(try sample("real-earth-apollo17.jpg").readableBytesView)
+            try await client.execute(uri: "/api/v1/analyze", method: .post, headers: [.contentType: "multipart/form-data; boundary=XyZ123"],
+                                     body: multipart([("earth.jpg", bytes)])) { r in
+                #expect(r.status == .ok)
+                #expect((jsonObject(r.body)["file"] as? [String: Any])?["name"] as? String == "earth.jpg")
+            }
+        }
+    }
+
+    @Test func badInputGetsTypedJSONErrors() async throws {
+        try await app { $0.maxBodyBytes = 600_000 }.test(.router) { client in
+            func expectError(_ uri: String, _ body: ByteBuffer, _ status: HTTPResponse.Status, _ kind: String) async throws {
+                try await client.execute(uri: uri, method: .post, body: body) { r in
+                    #expect(r.status == status, "\(kind)")
+                    let e = jsonObject(r.body)["error"] as? [String: Any]
+                    #expect(e?["kind"] as? String == kind && (e?["message"] as? String)?.isEmpty == false)
+                }
+            }
+            try await expectError("/api/v1/analyze", try sample("broken-truncated.jpg"), .unprocessableContent, "truncated")
+            try await expectError("/api/v1/analyze", ByteBuffer(string: "hello, not an image"), .unsupportedMediaType, "unsupported_format")
+            try await expectError("/api/v1/analyze", ByteBuffer(), .badRequest, "empty")
+            try await expectError("/api/v1/analyze?explain=magic", try sample("fake-sdxl-turbo.png"), .badRequest, "bad_option")
+            try await expectError("/api/v1/analyze?models=nope", try sample("fake-sdxl-turbo.png"), .badRequest, "bad_option")
+            try await expectError("/api/v1/analyze", ByteBuffer(repeating: 0xFF, count: 700_000), .contentTooLarge, "body_too_large")
+            try await expectError("/api/v1/batch", try sample("fake-sdxl-turbo.png"), .unsupportedMediaType, "content_type")
+        }
+    }
+
+    /// A batch streams one line per file; a bad file gets its error line and the others their reports.
+    @Test func batchKeepsGoingPastBadFiles() async throws {
+        let good = Array(try sample("real-earth-apollo17.jpg").readableBytesView), bad = Array(try sample("broken-truncated.jpg").readableBytesView)
+        try await app().test(.router) { client in
+            try await client.execute(uri: "/api/v1/batch", method: .post, headers: [.contentType: "multipart/form-data; boundary=XyZ123"],
+                                     body: multipart([("a.jpg", good), ("b.jpg", bad), ("c.jpg", good)])) { r in
+                #expect(r.status == .ok)
+                let lines = String(buffer: r.body).split(separator: "\n").map { jsonObject(ByteBuffer(string: String($0))) }
+                #expect(lines.count == 3)
+                #expect(lines.map { $0["file"] as? String } == ["a.jpg", "b.jpg", "c.jpg"])
+                #expect(lines[0]["report"] != nil && lines[2]["report"] != nil)
+                #expect((lines[1]["error"] as? [String: Any])?["kind"] as? String == "truncated")
+            }
+            // Metrics counted them.
+            try await client.execute(uri: "/metrics", method: .get) { r in
+                #expect(String(buffer: r.body).contains("aidetect_requests_total{route=\"/api/v1/batch\",status=\"200\"} 1"))
+            }
+        }
+    }
+
+    @Test func gateBoundsConcurrencyAndQueue() async throws {
+        let gate = InferenceGate(limit: 1, maxQueue: 1)
+        try await gate.enter()
+        let waiter = Task { try await gate.enter() }
+        while await gate.queueDepth == 0 { await Task.yield() }
+        await #expect(throws: InferenceGate.Failure.self) { try await gate.enter() }
+        await gate.leave()
+        try await waiter.value
+        let (inFlight, depth) = (await gate.inFlight, await gate.queueDepth)
+        #expect(inFlight == 1 && depth == 0)
+        await gate.leave()
+        let after = await gate.inFlight
+        #expect(after == 0)
+    }
+}
+
+@Suite struct ServerLiveTests {
+    /// Over a real socket: health, then an analysis.
+    @Test func liveSocket() async throws {
+        var c = ServerConfiguration()
+        c.port = 0
+        let app = buildApplication(analyzer: try #require(sharedAnalyzer), configuration: c)
+        try await app.test(.live) { client in
+            try await client.execute(uri: "/healthz", method: .get) { r in #expect(r.status == .ok) }
+            try await client.execute(uri: "/api/v1/analyze", method: .post, body: try sample("fake-sd15-finetune.webp")) { r in
+                #expect(r.status == .ok)
+                #expect((jsonObject(r.body)["file"] as? [String: Any])?["format"] as? String == "WebP")
+            }
+        }
+    }
+}
