@@ -5,7 +5,8 @@
 #   2. the Frechet score (EfficientNet-Lite0 features) of each generator against 1,000 held-out reals;
 #   3. study crossgen over the 4 synthesised generators and 3 from bench256, 2 seeds;
 #   4. study fewshot for 2 held-out generators;
-#   5. study search (the 36-network CIFAKE topology search) and study baselines on the synthesised set.
+#   5. study search (the 36-network CIFAKE topology search) and study baselines on the synthesised set
+#      (1,500 images per generator, balanced).
 # Outputs: .cache/synth-cifar (the set, outside git) and results/ (JSON, Markdown, HTML).
 # Needs ../shared/data, a release build (swift build -c release) and scripts/fetch_pretrained.sh.
 set -euo pipefail
@@ -36,8 +37,9 @@ if [[ $STEP == all || $STEP == fewshot ]]; then
     --seeds ${SEEDS:-0,1} --held-out sngan,sd15-finetune --shots 0,5,10,50,100,500,1000 --output results/crossgen
 fi
 if [[ $STEP == all || $STEP == search ]]; then
-  $A study search --data "$SYNTH/set" --epochs 5 --output results/search
+  # 1,500 images per generator, balanced: 3,000 images (2,100 to train), so the 36 networks fit an hour on 2 cores.
+  $A study search --data "$SYNTH/set" --cap 1500 --epochs 5 --output results/search
 fi
 if [[ $STEP == all || $STEP == baselines ]]; then
-  $A study baselines --data "$SYNTH/set" --epochs 5 --output results/baselines
+  $A study baselines --data "$SYNTH/set" --cap 1500 --epochs 5 --output results/baselines
 fi

@@ -97,6 +97,7 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Filters, comma-separated.") var filters = "16,32,64,128"
     @Option(help: "Dense sizes, comma-separated.") var denseSizes = "32,64,128,256,512,1024,2048,4096"
     @Option(help: "Dense layer counts, comma-separated.") var denseLayers = "1,2,3"
+    @Option(help: "At most this many images per generator, then balanced reals and fakes (default: the whole set).") var cap: Int?
     @Option var output = "results/search"
     @OptionGroup var runtime: RuntimeOptions
 
@@ -104,7 +105,7 @@ struct SearchCommand: ParsableCommand {
         runtime.apply()
         func ints(_ s: String) -> [Int] { s.split(separator: ",").compactMap { Int($0) } }
         var s = TopologySearch(data: data, directory: output)
-        s.settings.epochs = epochs; s.settings.batchSize = batchSize; s.settings.seed = seed
+        s.settings.epochs = epochs; s.settings.batchSize = batchSize; s.settings.seed = seed; s.settings.cap = cap
         s.convLayers = ints(convLayers); s.filters = ints(filters); s.denseSizes = ints(denseSizes); s.denseLayers = ints(denseLayers)
         s.log = { logLine($0) }
         let r = try s.run()
@@ -121,13 +122,14 @@ struct BaselinesCommand: ParsableCommand {
     @Option var epochs = 5
     @Option var batchSize = 64
     @Option var seed: UInt64 = 0
+    @Option(help: "At most this many images per generator, then balanced reals and fakes (default: the whole set).") var cap: Int?
     @Option var output = "results/baselines"
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
         runtime.apply()
         var s = BaselineStudy(data: data, directory: output)
-        s.settings.epochs = epochs; s.settings.batchSize = batchSize; s.settings.seed = seed
+        s.settings.epochs = epochs; s.settings.batchSize = batchSize; s.settings.seed = seed; s.settings.cap = cap
         s.log = { logLine($0) }
         let r = try s.run()
         print((try? String(contentsOfFile: output + "/baselines.md", encoding: .utf8)) ?? "")

@@ -25,6 +25,8 @@ public struct StudySettings: Sendable {
     public var epochs = 5
     public var batchSize = 64
     public var seed: UInt64 = 0
+    /// At most this many images per generator, then equal reals and fakes (nil: the whole set as it is).
+    public var cap: Int?
     public init(data: String, directory: String) {
         self.data = data
         self.directory = directory
@@ -34,7 +36,8 @@ public struct StudySettings: Sendable {
 struct StudyRunner {
     let settings: StudySettings
     let log: (String) -> Void
-    var data: String { settings.data }
+    /// The data the runs train on: the set itself, or with `cap` a balanced manifest of it in the output folder.
+    let data: String
     var directory: String { settings.directory }
     var epochs: Int { settings.epochs }
     var batchSize: Int { settings.batchSize }
@@ -45,6 +48,13 @@ struct StudyRunner {
         self.settings = settings
         self.log = log
         try FileManager.default.createDirectory(atPath: settings.directory, withIntermediateDirectories: true)
+        if let cap = settings.cap {
+            let path = settings.directory + "/data.csv"
+            try Dataset.load(settings.data).capped(perGenerator: cap, seed: settings.seed).balanced(seed: settings.seed).writeManifest(to: path)
+            data = path
+        } else {
+            data = settings.data
+        }
     }
 
     func run(_ name: String, model: String, convLayers: Int? = nil, filters: Int? = nil, dense: [Int]? = nil) throws -> StudyRow {
