@@ -234,7 +234,7 @@ public final class Trainer {
                     return state.history
                 }
             }
-            if seen == 0 && !batches.isEmpty {
+            if seen == 0 && loader.skipped > 0 {
                 throw DatasetError.unreadable(path: config.data, reason: "none of the \(train.samples.count) training images could be read (\(loader.skipped) skipped); check the paths")
             }
             // Validation.
