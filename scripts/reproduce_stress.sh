@@ -2,6 +2,7 @@
 # Reproduces issue 5's numbers (explain, stress, localise) on 2 CPU cores; every step resumes or reuses its cache.
 #   robustness          curves on the synthesised 32 px set: cifake_cnn trained without and with each degradation, 3 seeds
 #   robustness-default  the bundled default model on bench256's test split under the same degradations
+#   attack-default      FGSM and PGD on the bundled default model with bench256 fakes, with and without defences
 #   attack              FGSM/PGD/CW on the synthesised set: confusion rates, blur/JPEG defences (plain and adaptive),
 #                       transfer across samples, training sets (disjoint halves), architectures (CNN, ResNet-20, ViT),
 #                       and an adversarially trained CNN
@@ -23,9 +24,13 @@ if [[ $STEP == all || $STEP == robustness ]]; then
   $A robustness --data "$SYNTH" --degradations blur,jpeg,patch,downsize --seeds 0,1,2 --epochs 4 --cap 1000 --output $R
 fi
 if [[ $STEP == all || $STEP == robustness-default ]]; then
-  mkdir -p results/robustness-default
   $A robustness --data "$DATA/bench256.tar" --detector default --degradations blur,jpeg,patch,downsize --seeds 0 --cap 100000 \
-    | tee results/robustness-default/robustness.md
+    --output results/robustness-default
+fi
+if [[ $STEP == all || $STEP == attack-default ]]; then
+  # The bundled model (EfficientNet-Lite0 at 224 px) on bench256's test fakes: the FGSM budgets and PGD.
+  $A attack --models default --data "$DATA/bench256.tar" --count 100 --attacks fgsm:0.01,fgsm:0.02,fgsm:0.05,pgd:0.02:10:0.005 \
+    --defences none,blur:1,jpeg:75 --output results/attack-default
 fi
 if [[ $STEP == all || $STEP == attack ]]; then
   M=results/attack-models

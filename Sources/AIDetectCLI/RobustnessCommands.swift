@@ -42,21 +42,7 @@ struct RobustnessCommand: ParsableCommand {
         guard !c.seeds.isEmpty else { throw ValidationError("--seeds needs at least one seed") }
         c.epochs = epochs; c.batchSize = batchSize; c.capPerGenerator = cap
         c.generators = generators?.split(separator: ",").map(String.init) ?? []
-        if let detector {
-            let d = try detector == "default" ? Detector.loadDefault() : Detector(path: detector)
-            var set = try Dataset.load(data)
-            if !c.generators.isEmpty { set = set.filtered { $0.label == .real || c.generators.contains($0.generator) } }
-            set = set.capped(perGenerator: cap, seed: c.seeds[0]).balanced(seed: c.seeds[0])
-            let test = set.split(train: 0.7, validation: 0.15, seed: c.seeds[0]).test.samples
-            print("| degradation | accuracy | ROC-AUC |\n|---|---:|---:|")
-            for k in c.degradations {
-                for l in c.levels[k] ?? k.defaultLevels {
-                    let s = evaluateDegraded(detector: d, samples: test, degradation: Degradation(k, l), seed: c.seeds[0])
-                    logLine(String(format: "| %@ | %.1f%% | %@ |", s.degradation.description, s.accuracy * 100, s.rocAUC.map { String(format: "%.3f", $0) } ?? "n/a"))
-                }
-            }
-            return
-        }
+        c.detector = detector
         var s = RobustnessStudy(config: c, directory: output)
         s.log = { logLine($0) }
         let r = try s.run()
@@ -76,7 +62,7 @@ struct AttackCommand: ParsableCommand {
             Attacks: fgsm:EPS, pgd:EPS[:STEPS[:STEP]], cw[:C[:STEPS[:LR[:KAPPA]]]]. Defences: none, blur:SIGMA, jpeg:Q. \
             Writes OUTPUT/attack.{json,md,html}.
             """)
-    @Option(help: "Model files, comma-separated (the first is the main one; all are attacked and judge each other).") var models: String
+    @Option(help: "Model files, comma-separated ('default' = the bundled model; all are attacked and judge each other).") var models: String
     @Option(help: "Labelled data (folder, tar, tar.gz or CSV); its test split (seed --seed) is used.") var data: String
     @Option(help: "Test fakes to attack.") var count = 200
     @Option var attacks = "fgsm:0.01,fgsm:0.02,fgsm:0.05,pgd:0.02:10:0.005,cw:1:100:0.01"
@@ -87,7 +73,7 @@ struct AttackCommand: ParsableCommand {
 
     func run() throws {
         runtime.apply()
-        var c = AttackStudy.Config(models: models.split(separator: ",").map(String.init), data: data)
+        var c = AttackStudy.Config(models: models.split(separator: ",").map(String.init), data: data)  // "default" = the bundled model
         c.attacks = try attacks.split(separator: ",").map {
             guard let a = Attack(String($0)) else { throw ValidationError("unknown attack '\($0)'") }
             return a

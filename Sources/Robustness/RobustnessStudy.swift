@@ -49,6 +49,9 @@ public struct RobustnessStudy {
         public var generators: [String] = []
         /// Also train a model with each degradation as augmentation (else only the plain model is scored).
         public var trainAugmented = true
+        /// Score this existing model file ("default" = the bundled one) instead of training: one "given" curve
+        /// per degradation, over the seeds' test splits.
+        public var detector: String?
         public init(data: String) { self.data = data }
 
         func levels(_ k: DegradationKind) -> [Double] { levels[k] ?? k.defaultLevels }
@@ -119,10 +122,11 @@ public struct RobustnessStudy {
         func key(_ k: DegradationKind, _ t: String, _ l: Double) -> String { "\(k.rawValue)/\(t)/\(l)" }
         for seed in config.seeds {
             let test = try data(seed: seed).set.split(train: 0.7, validation: 0.15, seed: seed).test.samples
-            let plainModel = try Detector(path: try model(seed: seed, training: "plain", augmentation: plain))
+            let plainModel = try config.detector.map { $0 == "default" ? try Detector.loadDefault() : try Detector(path: $0) }
+                ?? Detector(path: try model(seed: seed, training: "plain", augmentation: plain))
             for k in config.degradations {
                 var models = [("plain", plainModel)]
-                if config.trainAugmented {
+                if config.trainAugmented && config.detector == nil {
                     models.append(("augmented", try Detector(path: try model(seed: seed, training: "with-\(k.rawValue)", augmentation: k.augmentation()))))
                 }
                 for (training, detector) in models {
@@ -145,7 +149,7 @@ public struct RobustnessStudy {
         }
         var curves: [Curve] = []
         for k in config.degradations {
-            for training in config.trainAugmented ? ["plain", "augmented"] : ["plain"] {
+            for training in config.trainAugmented && config.detector == nil ? ["plain", "augmented"] : ["plain"] {
                 curves.append(Curve(degradation: k, training: training, points: config.levels(k).map {
                     Point(level: $0, accuracy: CrossGeneratorStudy.Cell(acc[key(k, training, $0)] ?? []),
                           rocAUC: CrossGeneratorStudy.Cell(auc[key(k, training, $0)] ?? []))
@@ -159,14 +163,15 @@ public struct RobustnessStudy {
     }
 
     public static func markdown(_ r: Report) -> String {
-        var s = "Accuracy (mean ± sd over seeds \(r.config.seeds.map(String.init).joined(separator: ", "))) of \(r.config.model), "
+        var s = "Accuracy (mean ± sd over seeds \(r.config.seeds.map(String.init).joined(separator: ", "))) of \(r.config.detector ?? r.config.model), "
             + "\(r.config.epochs) epochs, data \((r.config.data as NSString).lastPathComponent); AUC in brackets.\n"
         for k in r.config.degradations {
             let levels = r.config.levels(k)
             s += "\n| \(k.rawValue): \(k.levelName) | " + levels.map { $0.formatted() }.joined(separator: " | ") + " |\n|---|"
                 + String(repeating: "---:|", count: levels.count) + "\n"
             for c in r.curves where c.degradation == k {
-                s += "| trained \(c.training == "plain" ? "without" : "with") | " + c.points.map {
+                let name = r.config.detector.map { ($0 as NSString).lastPathComponent } ?? "trained \(c.training == "plain" ? "without" : "with")"
+                s += "| \(name) | " + c.points.map {
                     String(format: "%.1f ± %.1f (%.3f)", $0.accuracy.mean * 100, $0.accuracy.sd * 100, $0.rocAUC.mean)
                 }.joined(separator: " | ") + " |\n"
             }
@@ -178,7 +183,7 @@ public struct RobustnessStudy {
     public static func svg(_ r: Report, _ k: DegradationKind) -> String {
         let curves = r.curves.filter { $0.degradation == k }
         let levels = r.config.levels(k)
-        let series = curves.map { c in (name: "trained \(c.training == "plain" ? "without" : "with") \(k.rawValue)",
+        let series = curves.map { c in (name: r.config.detector.map { ($0 as NSString).lastPathComponent } ?? "trained \(c.training == "plain" ? "without" : "with") \(k.rawValue)",
                                         points: c.points.map { ($0.accuracy.mean, $0.accuracy.sd) }) }
         return studyLinePlot(title: "\(k.rawValue): accuracy against \(k.levelName)", xLabels: levels.map { $0.formatted() },
                              series: series, yRange: 0.4...1.0)

@@ -186,6 +186,14 @@ func toyPixelModel(seed: UInt64 = 1) throws -> PixelModel {
         // A rerun reuses the cached runs and scores.
         let again = try RobustnessStudy(config: c, directory: out).run()
         #expect(again.curves[0].points[1].accuracy.values == r.curves[0].points[1].accuracy.values)
+        // An existing model file is scored without training: one curve per degradation.
+        var given = c
+        given.detector = out + "/runs/seed-0/plain/best.safetensors"
+        given.seeds = [0]
+        let g = try RobustnessStudy(config: given, directory: root.appendingPathComponent("given").path).run()
+        #expect(g.curves.count == 2 && g.curves.allSatisfy { $0.points.allSatisfy { $0.accuracy.values.count == 1 } })
+        #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("given/runs").path))
+        #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("given/robustness.json").path))
     }
 }
 
