@@ -101,8 +101,7 @@ public struct Explainer {
     /// activation maps.
     /// - Throws: `ExplainError` when the method does not fit the model or the layer is unknown.
     public func explain(_ image: Image, method: ExplanationMethod, layer: String? = nil) throws -> [Heatmap] {
-        var pre = Preprocessor(preprocessing, maxTiles: maxTiles)
-        pre.maxTiles = maxTiles
+        let pre = Preprocessor(preprocessing, maxTiles: maxTiles)
         let useTiles = tiled && (image.width > preprocessing.inputSize || image.height > preprocessing.inputSize)
             && preprocessing.policy != .native
         let (batch, boxes): (Tensor, [ViewBox])

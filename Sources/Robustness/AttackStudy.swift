@@ -98,9 +98,11 @@ public struct AttackStudy {
             return stacked(samples.compactMap { try? reader.image($0) }.map { p.views($0).batch[0] })
         }
         let fakes = pick(.fake), reals = pick(.real)
+        // Each model's view of the test fakes, decoded once.
+        let fakePixels = models.map { pixels(fakes, for: $0) }
         var clean: [Clean] = []
-        for m in models {
-            let xf = pixels(fakes, for: m), xr = pixels(reals, for: m)
+        for (mi, m) in models.enumerated() {
+            let xf = fakePixels[mi], xr = pixels(reals, for: m)
             for d in config.defences {
                 let df = m.decisions(xf, defence: d), dr = m.decisions(xr, defence: d)
                 let correct = df.filter { $0 }.count + dr.filter { !$0 }.count
@@ -110,8 +112,8 @@ public struct AttackStudy {
         }
         var rows: [Row] = []
         var crossSample: [String: [String: Double]] = [:]
-        for source in models {
-            let x = pixels(fakes, for: source)
+        for (si, source) in models.enumerated() {
+            let x = fakePixels[si]
             for attack in config.attacks {
                 for (knowledge, defences) in [("none", [Defence.none]), ("adaptive", config.defences.filter { $0 != .none })] {
                     for craftDefence in defences {
@@ -131,11 +133,11 @@ public struct AttackStudy {
                         // Without knowledge, the same examples are judged under every defence; adaptive ones only
                         // under the defence they were crafted through.
                         let judged = knowledge == "none" ? config.defences : [craftDefence]
-                        for target in models {
-                            let xt = pixels(fakes, for: target)
+                        for (ti, target) in models.enumerated() {
+                            let xt = fakePixels[ti]
                             for d in judged {
                                 let before = target.decisions(xt, defence: d)
-                                let after = target.decisions(target.name == source.name ? adv : resizeForTarget(adv, target), defence: d)
+                                let after = target.decisions(ti == si ? adv : resizeForTarget(adv, target), defence: d)
                                 let detected = before.indices.filter { before[$0] }
                                 let flipped = detected.filter { !after[$0] }.count
                                 rows.append(Row(attack: attack.description, source: source.name, target: target.name, defence: d.description,
