@@ -173,7 +173,8 @@ public struct AttackStudy {
 
     public static func markdown(_ r: Report) -> String {
         func pct(_ v: Double) -> String { v.isNaN ? "n/a" : String(format: "%.1f%%", v * 100) }
-        let names = Array(NSOrderedSet(array: r.rows.map(\.source))) as? [String] ?? []
+        var names: [String] = []
+        for row in r.rows where !names.contains(row.source) { names.append(row.source) }
         let defences = r.config.defences.map(\.description)
         var s = "Test fakes attacked: up to \(r.config.count) (and as many reals for clean accuracy); data \((r.config.data as NSString).lastPathComponent).\n\n"
         s += "Clean accuracy (fake recall) per defence:\n\n| model | " + defences.joined(separator: " | ") + " |\n|---|" + String(repeating: "---:|", count: defences.count) + "\n"

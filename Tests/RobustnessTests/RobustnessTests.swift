@@ -121,6 +121,10 @@ func toyPixelModel(seed: UInt64 = 1) throws -> PixelModel {
         #expect(r.rows.filter { $0.attack == "fgsm:0.05" }.allSatisfy { $0.meanLinf <= 0.05 + 1e-6 })
         #expect(r.clean.count == 4 && r.crossSample.count == 2)
         for f in ["attack.json", "attack.md", "attack.html"] { #expect(FileManager.default.fileExists(atPath: "\(out)/\(f)")) }
+        // The transfer table has one row and one column per model.
+        let md = AttackStudy.markdown(r)
+        let header = md.split(separator: "\n").first { $0.hasPrefix("| | ") }
+        #expect(header?.split(separator: "|").count == 3, "\(header ?? "no transfer table")")
     }
 }
 
