@@ -143,6 +143,11 @@ public struct Dataset: Sendable {
         return Dataset(samples: s)
     }
 
+    /// One CSV field, quoted when it holds a comma or a quote (the writer's side of `csvFields`).
+    public static func csvField(_ s: String) -> String {
+        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+
     public static func csvFields(_ line: String) -> [String] {
         var out: [String] = [], cur = "", quoted = false
         var it = Array(line).makeIterator()
@@ -195,17 +200,14 @@ public struct Dataset: Sendable {
     /// Writes this set as a manifest CSV (path,label,generator,tar; absolute paths and tar members) that
     /// `Dataset.load` and `Trainer` read like any data set.
     public func writeManifest(to path: String) throws {
-        func field(_ s: String) -> String {
-            s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
-        }
         // Relative paths (to the working directory) become absolute: the manifest resolves relative ones to its own folder.
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : (cwd as NSString).appendingPathComponent(p) }
         var csv = "path,label,generator,tar\n"
         for s in samples {
             switch s.source {
-            case .file(let p): csv += "\(field(absolute(p))),\(s.label),\(field(s.generator)),\n"
-            case .tarMember(let t, let m): csv += "\(field(m)),\(s.label),\(field(s.generator)),\(field(absolute(t)))\n"
+            case .file(let p): csv += "\(Self.csvField(absolute(p))),\(s.label),\(Self.csvField(s.generator)),\n"
+            case .tarMember(let t, let m): csv += "\(Self.csvField(m)),\(s.label),\(Self.csvField(s.generator)),\(Self.csvField(absolute(t)))\n"
             }
         }
         try csv.write(toFile: path, atomically: true, encoding: .utf8)

@@ -89,14 +89,10 @@ public struct SpliceSetBuilder {
         }
         var csv = "image,mask,shape,area,split,real,fake\n"
         for it in items {
-            csv += "\(it.image),\(it.mask),\(it.shape),\(String(format: "%.5f", it.area)),\(it.split),\(Self.field(it.real)),\(Self.field(it.fake))\n"
+            csv += "\(it.image),\(it.mask),\(it.shape),\(String(format: "%.5f", it.area)),\(it.split),\(Dataset.csvField(it.real)),\(Dataset.csvField(it.fake))\n"
         }
         try csv.write(toFile: "\(output)/manifest.csv", atomically: true, encoding: .utf8)
         return items
-    }
-
-    static func field(_ s: String) -> String {
-        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 
     /// A binary mask (1 inside) of about `area` x size^2 pixels.

@@ -175,7 +175,8 @@ func uploadedFile(_ request: Request, limit: Int) async throws -> ([UInt8], Stri
     var body = try await request.body.collect(upTo: limit)
     let bytes = body.readBytes(length: body.readableBytes) ?? []
     if let type = request.headers[.contentType], let boundary = Multipart.boundary(type) {
-        guard let part = Multipart.parse(bytes, boundary: boundary).first(where: { $0.filename != nil }) ?? Multipart.parse(bytes, boundary: boundary).first else {
+        let parts = Multipart.parse(bytes, boundary: boundary)
+        guard let part = parts.first(where: { $0.filename != nil }) ?? parts.first else {
             throw APIError(status: .badRequest, message: "no file part in the multipart body", kind: "no_files")
         }
         return (part.bytes, part.filename)
