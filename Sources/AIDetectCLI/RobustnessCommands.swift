@@ -10,11 +10,12 @@ struct RobustnessCommand: ParsableCommand {
         discussion: """
             Trains a plain model (flips only) and, per degradation, one with it as augmentation, for each seed (cached \
             under OUTPUT/runs), then scores the test split degraded at each level. Writes OUTPUT/robustness.{json,md,html} \
-            (the HTML has one plot per degradation with error bars). With --detector, only that model file is scored.
+            (the HTML has one plot per degradation with error bars). With --detector, only that model file is scored, on the \
+            seeded test split of the whole data set, the split a model trained on that set with that seed never saw.
             """)
     @Option(help: "Labelled data (folder, tar, tar.gz or CSV).") var data: String
     @Option(help: "Registry model to train.") var model = "cifake_cnn"
-    @Option(help: "An existing model file ('default' = the bundled model) to score instead of training; the test split of --seeds' first seed.") var detector: String?
+    @Option(help: "An existing model file ('default' = the bundled model) to score instead of training, on the test split of the whole --data (no cap or balancing) for each seed: give the data and seed it was trained with (default model: bench256.tar, seed 0).") var detector: String?
     @Option(help: "Degradations, comma-separated: \(DegradationKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var degradations = "blur,jpeg,patch,downsize"
     @Option(help: "Levels for a single degradation, comma-separated (default: each one's standard levels).") var levels: String?

@@ -95,7 +95,7 @@ struct Evaluate: ParsableCommand {
         runtime.apply()
         let detector = try model.map { try Detector(path: $0) } ?? Detector.loadDefault()
         let d = try Dataset.load(data)
-        let parts = d.split(train: 0.7, validation: 0.15, seed: seed)
+        let parts = d.standardSplit(seed: seed)
         let samples = split == "all" ? d.samples : (split == "test" ? parts.test : (split == "validation" ? parts.validation : parts.train)).samples
         let e = Evaluation.run(detector: detector, samples: samples, data: data, split: split, decoder: image.decoder) { done, total in
             if done % 200 == 0 || done == total { eprint("scored \(done)/\(total)") }
@@ -134,7 +134,7 @@ struct Calibrate: ParsableCommand {
     func run() throws {
         runtime.apply()
         let detector = try Detector(path: model)
-        let val = try Dataset.load(data).split(train: 0.7, validation: 0.15, seed: seed).validation
+        let val = try Dataset.load(data).standardSplit(seed: seed).validation
         let reader = SampleReader()
         var z: [Double] = [], y: [Int] = []
         for s in val.samples {

@@ -197,6 +197,14 @@ public struct Dataset: Sendable {
         return (Dataset(samples: tr), Dataset(samples: va), Dataset(samples: te))
     }
 
+    /// The split every trainer, probe and evaluation in aidetect uses: 70 % train, 15 % validation, 15 % test,
+    /// stratified and seeded (`split(train:validation:seed:)`). A model trained on a set with seed s is only
+    /// judged fairly on `standardSplit(seed: s).test` of that same set.
+    public static let trainFraction = 0.7, validationFraction = 0.15
+    public func standardSplit(seed: UInt64 = 0) -> (train: Dataset, validation: Dataset, test: Dataset) {
+        split(train: Self.trainFraction, validation: Self.validationFraction, seed: seed)
+    }
+
     /// Writes this set as a manifest CSV (path,label,generator,tar; absolute paths and tar members) that
     /// `Dataset.load` and `Trainer` read like any data set.
     public func writeManifest(to path: String) throws {

@@ -13,8 +13,8 @@ public struct ProbeStudy {
         public var backboneWeights: String
         public var data: String
         public var seed: UInt64 = 0
-        public var trainFraction = 0.7
-        public var validationFraction = 0.15
+        public var trainFraction = Dataset.trainFraction
+        public var validationFraction = Dataset.validationFraction
         /// Generators with fewer samples are reported but not held out on their own in LOGO.
         public var minimumLOGOSamples = 20
         public var cacheDirectory = ".cache/features"

@@ -15,8 +15,8 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var dense: [Int]?
     public var inputSize: Int?
     public var seed: UInt64 = 0
-    public var trainFraction = 0.7
-    public var validationFraction = 0.15
+    public var trainFraction = Dataset.trainFraction
+    public var validationFraction = Dataset.validationFraction
     public var epochs = 10
     public var batchSize = 32
     public var optimizer = "adamw"          // adamw | adam | sgd

@@ -85,7 +85,7 @@ public struct AttackStudy {
             return Loaded(name: name == "best" ? ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent : name,
                           detector: d, pixel: PixelModel(detector: d))
         }
-        let test = try Dataset.load(config.data).split(train: 0.7, validation: 0.15, seed: config.seed).test.samples
+        let test = try Dataset.load(config.data).standardSplit(seed: config.seed).test.samples
         func pick(_ label: Label) -> [Sample] {
             Array(test.filter { $0.label == label }.map { ($0, stableHash($0.id, config.seed &+ 5)) }.sorted { $0.1 < $1.1 }.map(\.0).prefix(config.count))
         }

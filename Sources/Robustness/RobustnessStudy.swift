@@ -49,8 +49,9 @@ public struct RobustnessStudy {
         public var generators: [String] = []
         /// Also train a model with each degradation as augmentation (else only the plain model is scored).
         public var trainAugmented = true
-        /// Score this existing model file ("default" = the bundled one) instead of training: one "given" curve
-        /// per degradation, over the seeds' test splits.
+        /// Score this existing model file ("default" = the bundled one) instead of training: one curve per
+        /// degradation on the test split of `data` uncapped and unbalanced, i.e. the split a model trained on `data`
+        /// with that seed never saw (the bundled model: bench256, seed 0).
         public var detector: String?
         public init(data: String) { self.data = data }
 
@@ -81,15 +82,26 @@ public struct RobustnessStudy {
         self.directory = directory
     }
 
-    /// The seed's data: chosen generators, capped per generator, equal reals and fakes; written as a manifest.
+    /// The seed's data: chosen generators, capped per generator, equal reals and fakes (for a given detector: the
+    /// whole set, whose seeded split it was trained on); written as a manifest.
     func data(seed: UInt64) throws -> (path: String, set: Dataset) {
         var d = try Dataset.load(config.data)
         if !config.generators.isEmpty { d = d.filtered { $0.label == .real || config.generators.contains($0.generator) } }
-        if let cap = config.capPerGenerator { d = d.capped(perGenerator: cap, seed: seed) }
-        d = d.balanced(seed: seed)
+        // A given detector is judged on the test split of the set it was trained on (`standardSplit` of the whole
+        // set): capping or balancing first would re-deal the split and mix its training images into the test.
+        if config.detector == nil {
+            if let cap = config.capPerGenerator { d = d.capped(perGenerator: cap, seed: seed) }
+            d = d.balanced(seed: seed)
+        }
         let path = "\(directory)/data-seed-\(seed).csv"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try d.writeManifest(to: path)
         return (path, d)
+    }
+
+    /// The images scored for one seed: the seeded test split of `data(seed:)`.
+    public func testSamples(seed: UInt64) throws -> [Sample] {
+        try data(seed: seed).set.standardSplit(seed: seed).test.samples
     }
 
     func trainConfig(seed: UInt64, augmentation: Augmentation) -> TrainConfig {
@@ -121,7 +133,7 @@ public struct RobustnessStudy {
         var acc: [String: [Double]] = [:], auc: [String: [Double]] = [:]
         func key(_ k: DegradationKind, _ t: String, _ l: Double) -> String { "\(k.rawValue)/\(t)/\(l)" }
         for seed in config.seeds {
-            let test = try data(seed: seed).set.split(train: 0.7, validation: 0.15, seed: seed).test.samples
+            let test = try testSamples(seed: seed)
             let plainModel = try config.detector.map { $0 == "default" ? try Detector.loadDefault() : try Detector(path: $0) }
                 ?? Detector(path: try model(seed: seed, training: "plain", augmentation: plain))
             for k in config.degradations {

@@ -98,7 +98,7 @@ public struct CrossGeneratorStudy {
         let (all, pools, gens) = try dataset()
         let realGens = Set(all.samples.filter { $0.label == .real }.map(\.generator))
         let fakeGens = Set(all.samples.filter { $0.label == .fake }.map(\.generator))
-        let test = all.split(train: 0.7, validation: 0.15, seed: 0).test
+        let test = all.standardSplit(seed: 0).test
         let combined = directory + "/data.csv"
         try writeManifest(all, to: combined)
         log("\(all.samples.count) images, generators: \(gens.joined(separator: ", ")); \(test.samples.count) test images")

@@ -48,7 +48,7 @@ public struct FewShotStudy {
         for h in config.heldOut where !gens.contains(h) {
             throw DatasetError.badLayout(path: config.crossgen.data.joined(separator: ","), reason: "held-out generator '\(h)' not among \(gens)")
         }
-        let (trainSplit, _, test) = all.split(train: 0.7, validation: 0.15, seed: 0)
+        let (trainSplit, _, test) = all.standardSplit(seed: 0)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var curves: [String: [Point]] = [:]
         for h in config.heldOut {

@@ -197,7 +197,7 @@ public struct BaselineStudy {
     func spectrum(_ runner: StudyRunner) throws -> StudyRow {
         let start = Date()
         let seed = runner.seed
-        let (train, val, test) = try Dataset.load(runner.data).split(train: 0.7, validation: 0.15, seed: seed)
+        let (train, val, test) = try Dataset.load(runner.data).standardSplit(seed: seed)
         let reader = SampleReader()
         func features(_ d: Dataset) -> (Tensor, [Int]) {
             var rows: [Tensor] = [], y: [Int] = []

@@ -198,6 +198,14 @@ func toyPixelModel(seed: UInt64 = 1) throws -> PixelModel {
         #expect(g.curves.count == 2 && g.curves.allSatisfy { $0.points.allSatisfy { $0.accuracy.values.count == 1 } })
         #expect(!FileManager.default.fileExists(atPath: root.appendingPathComponent("given/runs").path))
         #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("given/robustness.json").path))
+        // It is judged on the seeded test split of the whole set (what a model trained on it never saw), not on a
+        // capped, balanced re-deal whose test images could be its training images.
+        var capped = given
+        capped.capPerGenerator = 5
+        let scored = try RobustnessStudy(config: capped, directory: root.appendingPathComponent("given2").path).testSamples(seed: 0)
+        let whole = try Dataset.load(root.path).standardSplit(seed: 0)
+        #expect(scored.map(\.id) == whole.test.samples.map(\.id))
+        #expect(Set(scored.map(\.id)).isDisjoint(with: whole.train.samples.map(\.id)))
     }
 }
 
