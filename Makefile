@@ -16,7 +16,8 @@ run: release
 	  if [ $$status -gt 3 ]; then exit $$status; fi; \
 	  echo "(scan exit code $$status: 1 = some image likely AI, 2 = some file unreadable, 3 = both)"
 
-test: deps
+test:
+	@bash scripts/install-deps.sh test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-xctest
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages aidetect needs that are missing, and checks the Swift toolchain.
 #   scripts/install-deps.sh            build + test dependencies (LibTorch, OpenBLAS, image codecs)
-#   scripts/install-deps.sh bench      + Python PyTorch/torchvision (the benchmark peer)
+#   scripts/install-deps.sh test       + Chromium and Python 3 (the browser test drives the web page)
+#   scripts/install-deps.sh bench      + Python PyTorch/torchvision (the benchmark peer) and wrk (bench/server)
 #   scripts/install-deps.sh fixtures   + PIL and the HEIF/AVIF encoders (to regenerate test fixtures)
 set -euo pipefail
 
@@ -10,9 +11,10 @@ core=(libtorch-dev libopenblas0-pthread libjpeg62-turbo-dev libpng-dev libwebp-d
 extra=()
 for group in "$@"; do
   case "$group" in
-    bench) extra+=(python3-torch python3-torchvision) ;;
+    test) extra+=(chromium python3) ;;
+    bench) extra+=(python3-torch python3-torchvision wrk) ;;
     fixtures) extra+=(python3-torch python3-torchvision python3-pil libheif-examples libavif-bin icc-profiles-free) ;;
-    *) echo "install-deps: unknown group '$group' (bench, fixtures)" >&2; exit 64 ;;
+    *) echo "install-deps: unknown group '$group' (test, bench, fixtures)" >&2; exit 64 ;;
   esac
 done
 

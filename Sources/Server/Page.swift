@@ -20,13 +20,15 @@ enum Page {
   button[aria-pressed="true"] { background: #333; color: #fff; }
   input[type=file] { position: absolute; left: -9999px; }
   .result { border: 1px solid var(--line); border-radius: 10px; padding: 1rem; margin: 1rem 0; display: flex; flex-wrap: wrap; gap: 1rem; }
-  .media { flex: 1 1 320px; min-width: 0; }
+  .media { flex: 1 1 280px; min-width: 0; }
   .media img { max-width: 100%; height: auto; display: block; border-radius: 6px; }
-  .facts { flex: 1 1 320px; min-width: 0; }
+  .facts { flex: 1 1 280px; min-width: 0; }
   .band { font-size: 1.3rem; font-weight: 700; padding: .3rem .6rem; border-radius: 6px; display: inline-block; color: #fff; }
   .band.likely-AI { background: var(--ai); } .band.likely-real { background: var(--real); } .band.uncertain { background: var(--unsure); }
   table { border-collapse: collapse; width: 100%; margin: .5rem 0; }
   td, th { border-bottom: 1px solid var(--line); padding: .3rem .4rem; text-align: left; vertical-align: top; }
+  td:first-child { overflow-wrap: anywhere; } th, td:not(:first-child) { white-space: nowrap; }
+  .facts li, .facts p { overflow-wrap: anywhere; }
   .muted { color: var(--muted); font-size: .9rem; }
   .error { color: var(--ai); font-weight: 600; }
   .toggles { display: flex; flex-wrap: wrap; gap: .4rem; margin: .5rem 0; }

@@ -154,4 +154,51 @@ func multipart(_ files: [(String, [UInt8])], boundary: String = "XyZ123") -> Byt
             }
         }
     }
+
+    /// A real browser: headless Chromium loads the page, uploads a fixture through the file input, waits for the
+    /// verdict and saves screenshots (scripts/browser_test.py; `make test` installs Chromium).
+    @Test(.enabled(if: chromiumPath != nil && python3Path != nil, "needs chromium and python3 (apt-get install chromium python3)"))
+    func browserUploadShowsTheVerdict() async throws {
+        var c = ServerConfiguration()
+        c.port = 0
+        let app = buildApplication(analyzer: try #require(sharedAnalyzer), configuration: c)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("aidetect-browser-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let root = TestSupport.repositoryRoot
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            var apiVerdict = ""
+            try await client.execute(uri: "/api/v1/analyze", method: .post, body: try sample("fake-sdxl-turbo.png")) { r in
+                apiVerdict = (jsonObject(r.body)["fused"] as? [String: Any])?["verdict"] as? String ?? ""
+            }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try #require(python3Path))
+            p.arguments = [root.appendingPathComponent("scripts/browser_test.py").path, "--url", "http://127.0.0.1:\(port)/",
+                           "--file", root.appendingPathComponent("samples/fake-sdxl-turbo.png").path, "--output", out.path]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            let status: Int32 = try await withCheckedThrowingContinuation { k in
+                p.terminationHandler = { k.resume(returning: $0.terminationStatus) }
+                do { try p.run() } catch { k.resume(throwing: error) }
+            }
+            let report = (try? JSONSerialization.jsonObject(with: pipe.fileHandleForReading.readDataToEndOfFile())) as? [String: Any] ?? [:]
+            #expect(status == 0, "browser_test.py: \(report)")
+            #expect(report["verdict"] as? String == apiVerdict && ["likely-AI", "likely-real", "uncertain"].contains(apiVerdict))
+            for shot in ["desktop.png", "phone.png"] {
+                let png = try Data(contentsOf: out.appendingPathComponent(shot))
+                #expect(png.count > 10_000 && png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "\(shot): \(png.count) bytes")
+            }
+            #expect((report["checks"] as? [String: Bool])?.values.allSatisfy { $0 } == true, "\(report)")
+        }
+    }
 }
+
+func executable(_ names: [String]) -> String? {
+    let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+    for n in names {
+        for d in dirs where FileManager.default.isExecutableFile(atPath: "\(d)/\(n)") { return "\(d)/\(n)" }
+    }
+    return nil
+}
+let chromiumPath = executable(["chromium", "chromium-browser", "google-chrome"])
+let python3Path = executable(["python3"])
