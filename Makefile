@@ -3,7 +3,7 @@
 #   make test  installs what is missing and runs the test suite (what .ci/run calls)
 SWIFT ?= swift
 
-.PHONY: run test build release deps bench fixtures model-card clip-model clean
+.PHONY: run test build release deps bench bench-server fixtures model-card clip-model clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -24,6 +24,11 @@ test:
 bench:
 	@bash scripts/install-deps.sh bench
 	bash bench/run.sh
+
+# The web service under wrk (1/4/16/64 connections, 10x overload, 10-minute soak) against the raw analysis path.
+bench-server:
+	@bash scripts/install-deps.sh bench
+	bash bench/server.sh
 
 # Retrains the bundled default model and regenerates docs/model-card/ (needs ../shared/data and PyPI access).
 DATA ?= ../shared/data

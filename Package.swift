@@ -75,7 +75,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "aidetect", dependencies: ["AIDetectCLI"]),
-        .executableTarget(name: "aidetect-bench", dependencies: ["Models", "Detection"], path: "bench/Sources/aidetect-bench"),
+        .executableTarget(name: "aidetect-bench", dependencies: ["Models", "Detection", "Server"], path: "bench/Sources/aidetect-bench"),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], exclude: ["Fixtures"]),

@@ -5,6 +5,8 @@ import Detection
 import Foundation
 import Models
 import NN
+import Server
+import Synchronization
 import Torch
 
 let args = Array(CommandLine.arguments.dropFirst())
@@ -99,6 +101,34 @@ case "gemm_2048":
     times = time { _ = a.matmul(b).sum().item() }
     let median = times.sorted()[times.count / 2]
     extra["gflops"] = 2 * pow(2048.0, 3) / (median / 1000) / 1e9
+case "analyze_raw":
+    // What the server does per request, without HTTP: decode + every model + provenance (Analyzer.analyze) on a
+    // fixed file, from --concurrency threads for --seconds; bench/server.sh compares the server's throughput to it.
+    let a = Array(CommandLine.arguments.dropFirst())
+    guard let i = a.firstIndex(of: "--file"), i + 1 < a.count, let bytes = FileManager.default.contents(atPath: a[i + 1]) else {
+        FileHandle.standardError.write(Data("analyze_raw needs --file IMAGE\n".utf8))
+        exit(64)
+    }
+    let analyzer = try Analyzer.load(models: ["default"])
+    let k = option("--concurrency", 1), seconds = Double(option("--seconds", 10))
+    for _ in 0..<warmup { _ = try analyzer.analyze(Array(bytes)) }
+    let collected = Mutex<[Double]>([])
+    let start = DispatchTime.now().uptimeNanoseconds, end = start + UInt64(seconds * 1e9)
+    DispatchQueue.concurrentPerform(iterations: k) { _ in
+        var mine: [Double] = []
+        while DispatchTime.now().uptimeNanoseconds < end {
+            let s = DispatchTime.now().uptimeNanoseconds
+            _ = try? analyzer.analyze(Array(bytes))
+            mine.append(Double(DispatchTime.now().uptimeNanoseconds - s) / 1e6)
+        }
+        collected.withLock { $0 += mine }
+    }
+    let latencies = collected.withLock { $0 }
+    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    times = latencies
+    extra["images_per_s"] = Double(latencies.count) / elapsed
+    extra["concurrency"] = Double(k)
+    extra["p99_ms"] = latencies.sorted()[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))]
 default:
     FileHandle.standardError.write(Data("unknown case \(caseName)\n".utf8))
     exit(64)
