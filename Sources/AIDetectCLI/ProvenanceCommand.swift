@@ -2,6 +2,7 @@ import ArgumentParser
 import Detection
 import Forensics
 import Foundation
+import Imaging
 
 struct ProvenanceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,11 +20,18 @@ struct ProvenanceCommand: ParsableCommand {
         var failed = false
         for path in paths {
             do {
-                let report = try ProvenanceReport.analyze(path: path, maxBytes: image.maxBytes)
+                var report = try ProvenanceReport.analyze(path: path, maxBytes: image.maxBytes)
+                // The pixels too, for the invisible watermark (metadata is reported even when they do not decode).
+                let pixels: Imaging.Image?
+                do { pixels = try image.decoder.decode(path: path).image } catch {
+                    pixels = nil
+                    report.problems.append("pixels not decoded, so no watermark check: \(error.localizedDescription)")
+                }
+                if let pixels { report.checkWatermark(pixels) }
                 var out: [String: Any] = ["file": path]
                 out["provenance"] = try JSONSerialization.jsonObject(with: enc.encode(report))
-                if let detector {
-                    let p = try detector.score(image.decoder.decode(path: path).image).probability
+                if let detector, let pixels {
+                    let p = detector.score(pixels).probability
                     out["fused"] = try JSONSerialization.jsonObject(with: enc.encode(FusedVerdict(modelProbability: p, provenance: report)))
                 }
                 print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))

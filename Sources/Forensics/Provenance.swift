@@ -29,6 +29,8 @@ public struct ProvenanceReport: Sendable, Codable, Equatable {
     public var generator: String?
     public var evidence: [Evidence] = []
     public var problems: [String] = []
+    /// The invisible-watermark reading of the decoded pixels (`checkWatermark`), when it was run.
+    public var watermark: InvisibleWatermark.Finding?
 
     /// Reads the metadata of a file's bytes. Never throws and never traps: malformed parts become `problems`.
     public static func analyze(_ data: [UInt8]) -> ProvenanceReport {

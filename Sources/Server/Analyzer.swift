@@ -74,7 +74,8 @@ public final class Analyzer: Sendable {
         let mean = scores.map(\.probability).reduce(0, +) / Double(scores.count)
         let ensemble = ModelScore(name: "ensemble", architecture: "mean", probability: mean, verdict: Verdict(probability: mean).rawValue,
                                   placeholder: scores.allSatisfy(\.placeholder))
-        let provenance = ProvenanceReport.analyze(bytes)
+        var provenance = ProvenanceReport.analyze(bytes)
+        provenance.checkWatermark(decoded.image)
         var heatmaps: [HeatmapOut] = []
         if let d = chosen.first {
             let explainer = Explainer(detector: d)
