@@ -175,8 +175,11 @@ public struct RobustnessStudy {
     }
 
     public static func markdown(_ r: Report) -> String {
-        var s = "Accuracy (mean ± sd over seeds \(r.config.seeds.map(String.init).joined(separator: ", "))) of \(r.config.detector ?? r.config.model), "
-            + "\(r.config.epochs) epochs, data \((r.config.data as NSString).lastPathComponent); AUC in brackets.\n"
+        let seeds = r.config.seeds.map(String.init).joined(separator: ", ")
+        let data = (r.config.data as NSString).lastPathComponent
+        var s = r.config.detector.map {
+            "Accuracy of \($0) on the seeded test split of \(data) (seed\(r.config.seeds.count > 1 ? "s" : "") \(seeds); mean ± sd over splits); AUC in brackets.\n"
+        } ?? "Accuracy (mean ± sd over seeds \(seeds)) of \(r.config.model), \(r.config.epochs) epochs, data \(data); AUC in brackets.\n"
         for k in r.config.degradations {
             let levels = r.config.levels(k)
             s += "\n| \(k.rawValue): \(k.levelName) | " + levels.map { $0.formatted() }.joined(separator: " | ") + " |\n|---|"
