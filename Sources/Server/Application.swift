@@ -85,6 +85,7 @@ public func buildApplication(analyzer: Analyzer, configuration: ServerConfigurat
 {
     let maxBody = configuration.maxBodyBytes
     let gate = InferenceGate(limit: configuration.concurrency, maxQueue: configuration.maxQueue)
+    let workers = InferenceThreads(count: gate.limit)
     let router = Router(context: AppContext.self)
     router.middlewares.add(MetricsMiddleware(metrics: metrics, gate: gate))
 
@@ -112,7 +113,7 @@ public func buildApplication(analyzer: Analyzer, configuration: ServerConfigurat
         do {
             let options = try AnalyzeOptions(request.uri.queryParameters)
             let (bytes, name) = try await uploadedFile(request, limit: maxBody)
-            let report = try await withGate(gate, timeout: configuration.requestTimeout) {
+            let report = try await withGate(gate, workers, timeout: configuration.requestTimeout) {
                 try analyzer.analyze(bytes, name: name, models: options.models, explain: options.explain)
             }
             return try encoded(report)
@@ -141,7 +142,7 @@ public func buildApplication(analyzer: Analyzer, configuration: ServerConfigurat
             for (i, part) in parts.enumerated() {
                 var line: [String: Any] = ["index": i, "file": part.name ?? "file\(i)"]
                 do {
-                    let report = try await withGate(gate, timeout: timeout) {
+                    let report = try await withGate(gate, workers, timeout: timeout) {
                         try analyzer.analyze(part.bytes, name: part.name, models: options.models, explain: options.explain)
                     }
                     line["report"] = try JSONSerialization.jsonObject(with: jsonEncoder.encode(report))
@@ -185,19 +186,54 @@ func uploadedFile(_ request: Request, limit: Int) async throws -> ([UInt8], Stri
     return (bytes, request.uri.queryParameters["name"].map(String.init))
 }
 
-/// Waits for an inference slot (503 when the queue is full), runs `work` on a Dispatch queue (never on the event
-/// loops), and answers a timeout after `timeout` seconds of running; abandoned work keeps its slot until it ends,
-/// so the concurrency bound holds.
-func withGate<T: Sendable>(_ gate: InferenceGate, timeout: Double, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+/// Waits for an inference slot (503 when the queue is full), runs `work` on one of the inference threads (never on
+/// the event loops), and answers a timeout after `timeout` seconds of running; abandoned work keeps its slot until
+/// it ends, so the concurrency bound holds.
+func withGate<T: Sendable>(_ gate: InferenceGate, _ workers: InferenceThreads, timeout: Double,
+                           _ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await gate.enter()
     return try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, any Error>) in
         let once = ResumeOnce(c)
-        DispatchQueue.global(qos: .userInitiated).async {
+        workers.submit {
             let r = Result { try work() }
             Task { await gate.leave() }
             once.resume(r)
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { once.resume(.failure(TimeoutError())) }
+    }
+}
+
+/// A fixed set of long-lived threads for inference, one per slot. LibTorch's OpenMP thread team belongs to the
+/// thread that calls it, so handing each request to whichever Dispatch thread is free makes new teams over time
+/// (latency and memory); the same few threads keep theirs. They live as long as the process (one set per server).
+final class InferenceThreads: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [@Sendable () -> Void] = []
+
+    init(count: Int) {
+        for i in 0..<max(1, count) {
+            let t = Thread { [self] in loop() }
+            t.name = "aidetect-inference-\(i)"
+            t.stackSize = 8 << 20
+            t.start()
+        }
+    }
+
+    func submit(_ job: @escaping @Sendable () -> Void) {
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job()
+        }
     }
 }
 
