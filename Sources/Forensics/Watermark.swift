@@ -7,8 +7,7 @@ import Imaging
 /// DWT level, the approximation band cut into 4x4 blocks; in each block the largest-magnitude coefficient after
 /// the first carries bit `block index mod length` by its remainder modulo the step (36): below half a step = 0,
 /// above = 1. Bits are averaged over all blocks that carry them (mean * 255 > 127). Despite the method's name, that
-/// implementation quantises the approximation coefficients themselves: its `cv2.dct` is never called, so neither is
-/// ours (`dct`/`idct` exist for the DCT variant and its tests only). Checked against files written by the reference
+/// implementation quantises the approximation coefficients themselves (no DCT is taken), and so does this one. Checked against files written by the reference
 /// encoder (scripts/make_watermark_fixtures.py).
 ///
 /// The SDXL pipeline hands the encoder RGB pixels where it expects BGR, so its "U" plane is computed from red
@@ -83,23 +82,6 @@ public enum InvisibleWatermark {
         return (u, w, h)
     }
 
-    /// 4x4 orthonormal DCT-II basis: c[k][n] = a(k) cos(pi (2n + 1) k / 8).
-    static let basis: [Double] = (0..<16).map { i in
-        let k = i / 4, n = i % 4
-        return (k == 0 ? 0.5 : 0.5.squareRoot()) * cos(Double.pi * Double(2 * n + 1) * Double(k) / 8)
-    }
-    static func dct(_ b: [Double]) -> [Double] {  // C B C^T
-        var t = [Double](repeating: 0, count: 16), out = t
-        for i in 0..<4 { for j in 0..<4 { var s = 0.0; for k in 0..<4 { s += basis[i * 4 + k] * b[k * 4 + j] }; t[i * 4 + j] = s } }
-        for i in 0..<4 { for j in 0..<4 { var s = 0.0; for k in 0..<4 { s += t[i * 4 + k] * basis[j * 4 + k] }; out[i * 4 + j] = s } }
-        return out
-    }
-    static func idct(_ d: [Double]) -> [Double] {  // C^T D C
-        var t = [Double](repeating: 0, count: 16), out = t
-        for i in 0..<4 { for j in 0..<4 { var s = 0.0; for k in 0..<4 { s += basis[k * 4 + i] * d[k * 4 + j] }; t[i * 4 + j] = s } }
-        for i in 0..<4 { for j in 0..<4 { var s = 0.0; for k in 0..<4 { s += t[i * 4 + k] * basis[k * 4 + j] }; out[i * 4 + j] = s } }
-        return out
-    }
     /// Index (1...15) of the largest-magnitude AC coefficient; the first on ties.
     static func carrier(_ d: [Double]) -> Int {
         var best = 1
@@ -167,13 +149,12 @@ public enum InvisibleWatermark {
         for y in 0..<h {
             for x in 0..<w {
                 let o = (y * image.width + x) * 3
-                var r = Double(image.pixels[o]), g = Double(image.pixels[o + 1]), b = Double(image.pixels[o + 2])
+                var r = Double(image.pixels[o]), b = Double(image.pixels[o + 2])
                 if layout == .swapped { swap(&r, &b) }
-                let luma = 0.299 * r + 0.587 * g + 0.114 * b
+                let luma = 0.299 * r + 0.587 * Double(image.pixels[o + 1]) + 0.114 * b
                 yP[y * w + x] = luma
                 uP[y * w + x] = 0.492 * (b - luma) + 128
                 vP[y * w + x] = 0.877 * (r - luma) + 128
-                _ = g
             }
         }
         let bl = blocks(uP, width: w, height: h)
@@ -199,7 +180,7 @@ public enum InvisibleWatermark {
         for y in 0..<h {
             for x in 0..<w {
                 let c = (y / 2) * bl.cw + x / 2
-                let u = uP[y * w + x] + (c < ca.count && y / 2 < bl.ch && x / 2 < bl.cw ? (ca[c] - bl.ca[c]) / 2 : 0)
+                let u = uP[y * w + x] + (ca[c] - bl.ca[c]) / 2
                 let luma = yP[y * w + x], v = vP[y * w + x]
                 var b = luma + (u - 128) / 0.492, r = luma + (v - 128) / 0.877
                 let g = (luma - 0.299 * r - 0.114 * b) / 0.587
