@@ -81,7 +81,7 @@ struct LocaliseEvaluate: ParsableCommand {
 
     func run() throws {
         runtime.apply()
-        let detector = try model == "default" ? Detector.loadDefault() : Detector(path: model)
+        let detector = try Detector.load(model)
         var items = try SpliceSetBuilder.load(data).filter { $0.split == split }
         if let limit { items = Array(items.prefix(limit)) }
         let start = Date()

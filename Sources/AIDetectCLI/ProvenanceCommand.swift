@@ -14,7 +14,7 @@ struct ProvenanceCommand: ParsableCommand {
     @OptionGroup var image: ImageOptions
 
     func run() throws {
-        let detector = try model.map { $0 == "default" ? try Detector.loadDefault() : try Detector(path: $0) }
+        let detector = try model.map(Detector.load)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var failed = false

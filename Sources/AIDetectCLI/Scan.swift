@@ -37,7 +37,7 @@ struct Scan: ParsableCommand {
         let detectors: [Detector]
         do {
             if let models {
-                detectors = try models.split(separator: ",").map { $0 == "default" ? try Detector.loadDefault() : try Detector(path: String($0)) }
+                detectors = try models.split(separator: ",").map { try Detector.load(String($0)) }
             } else {
                 detectors = [try model.map { try Detector(path: $0) } ?? Detector.loadDefault()]
             }

@@ -78,6 +78,11 @@ public final class Detector: @unchecked Sendable {
         metadata = meta
     }
 
+    /// A model named on a command line or in a request: "default" is the bundled model, anything else a file path.
+    public static func load(_ nameOrPath: String) throws -> Detector {
+        nameOrPath == "default" ? try loadDefault() : try Detector(path: nameOrPath)
+    }
+
     /// The bundled default model (Resources/default-model.safetensors), or $AIDETECT_MODEL.
     public static func loadDefault() throws -> Detector {
         var candidates: [String] = []

@@ -42,7 +42,7 @@ public enum InvisibleWatermark {
         /// Every payload x layout tried, best (fewest errors) first.
         public var checks: [Check]
         public var match: Check? { checks.first(where: \.matched) }
-        /// Blocks whose largest AC coefficient is below 1 (flat areas, which always read as 0 bits).
+        /// Blocks whose carrier (largest coefficient after the first) is below 1 in magnitude (flat areas: they read as 0 bits).
         public var flatBlockShare: Double
     }
 
@@ -82,7 +82,7 @@ public enum InvisibleWatermark {
         return (u, w, h)
     }
 
-    /// Index (1...15) of the largest-magnitude AC coefficient; the first on ties.
+    /// Index (1...15) of the largest-magnitude coefficient after the first; the first such on ties.
     static func carrier(_ d: [Double]) -> Int {
         var best = 1
         for i in 2..<16 where abs(d[i]) > abs(d[best]) { best = i }

@@ -134,7 +134,7 @@ public struct RobustnessStudy {
         func key(_ k: DegradationKind, _ t: String, _ l: Double) -> String { "\(k.rawValue)/\(t)/\(l)" }
         for seed in config.seeds {
             let test = try testSamples(seed: seed)
-            let plainModel = try config.detector.map { $0 == "default" ? try Detector.loadDefault() : try Detector(path: $0) }
+            let plainModel = try config.detector.map(Detector.load)
                 ?? Detector(path: try model(seed: seed, training: "plain", augmentation: plain))
             for k in config.degradations {
                 var models = [("plain", plainModel)]

@@ -21,7 +21,7 @@ public final class Analyzer: Sendable {
 
     /// Loads model files ("default" = the bundled model).
     public static func load(models: [String], limits: ImageLimits = .default) throws -> Analyzer {
-        Analyzer(detectors: try models.map { $0 == "default" ? try Detector.loadDefault() : try Detector(path: $0) }, limits: limits)
+        Analyzer(detectors: try models.map(Detector.load), limits: limits)
     }
 
     public struct ModelScore: Sendable, Codable {
