@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ImagingTorch", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["AIDetectCLI", "Detection", "TestSupport"]),
-        .testTarget(name: "DetectionTests", dependencies: ["Detection", "TestSupport"]),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection", "Imaging", "TestSupport"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Detection", "Imaging", "TestSupport",
                                                       .product(name: "HummingbirdTesting", package: "hummingbird")]),

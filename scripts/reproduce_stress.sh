@@ -7,7 +7,8 @@
 #                       transfer across samples, training sets (disjoint halves), architectures (CNN, ResNet-20, ViT),
 #                       and an adversarially trained CNN
 #   splice / localise   a splice set from bench256 (256 px); unet_small and fcn_resnet50 per pixel; the tile-scan
-#                       baseline with the default model; metrics by area quartile
+#                       baseline with the default model, on a second splice set cut from bench256's test split only
+#                       (the default model trained on the rest); metrics by area quartile
 #   explain             heat maps of the samples with the default model
 # Outputs under results/ (JSON, Markdown, HTML). Needs ../shared/data, a release build, and for robustness/attack the
 # set of scripts/reproduce_studies.sh synth.
@@ -58,6 +59,8 @@ if [[ $STEP == all || $STEP == attack ]]; then
 fi
 if [[ $STEP == all || $STEP == splice ]]; then
   $A splice --data "$DATA/bench256.tar" --count 600 --size 256 --output .cache/splice-bench256
+  # For the tile scan: only images of the default model's test split (bench256, standard split, seed 0).
+  $A splice --data "$DATA/bench256.tar" --from-split test --split-seed 0 --count 600 --size 256 --output .cache/splice-bench256-test
 fi
 if [[ $STEP == all || $STEP == localise ]]; then
   S=.cache/splice-bench256
@@ -66,7 +69,10 @@ if [[ $STEP == all || $STEP == localise ]]; then
   $A localise train --data $S --model fcn_resnet50 --epochs 2 --cap 200 --input-size 128 --batch-size 4 --output results/localise/fcn_resnet50
   $A localise eval --data $S --model results/localise/unet_small/best.safetensors --output results/localise/unet_small
   $A localise eval --data $S --model results/localise/fcn_resnet50/best.safetensors --output results/localise/fcn_resnet50
-  $A localise eval --data $S --model default --tile-scan --window 64 --stride 32 --output results/localise/tile-scan
+  # Every image of the test-only set (its own train/test labels only matter to the per-pixel models); --training-data
+  # checks again that no real or pasted source is one the default model trained on.
+  $A localise eval --data .cache/splice-bench256-test --split all --model default --tile-scan \
+    --training-data "$DATA/bench256.tar" --training-split-seed 0 --window 64 --stride 32 --output results/localise/tile-scan
 fi
 if [[ $STEP == all || $STEP == explain ]]; then
   $A explain samples/*.jpg samples/*.jpeg samples/*.png samples/*.webp --method gradcam,guided,saliency --output results/explain || true

@@ -15,7 +15,7 @@ public struct AIDetect: ParsableCommand {
             2 some files could not be analysed (and none was likely AI); 3 both. 64: bad arguments.
             """,
         version: AIDetect.versionText,
-        subcommands: [Scan.self, Info.self, ListModels.self, InitModel.self, ImportCheckpoint.self, Train.self, TrainProbe.self, Evaluate.self, Calibrate.self, ExtractHead.self, Synth.self, Study.self, ExplainCommand.self, RobustnessCommand.self, AttackCommand.self, SpliceCommand.self, Localise.self, ProvenanceCommand.self, ServeCommand.self],
+        subcommands: [Scan.self, Info.self, ListModels.self, InitModel.self, ImportCheckpoint.self, Train.self, TrainProbe.self, Evaluate.self, SplitCommand.self, Calibrate.self, ExtractHead.self, Synth.self, Study.self, ExplainCommand.self, RobustnessCommand.self, AttackCommand.self, SpliceCommand.self, Localise.self, ProvenanceCommand.self, ServeCommand.self],
         defaultSubcommand: Scan.self
     )
     public init() {}

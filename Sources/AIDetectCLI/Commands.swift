@@ -50,20 +50,22 @@ struct ListModels: ParsableCommand {
 struct InitModel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init-model",
-        abstract: "Write a freshly initialised (untrained) model file for an architecture.")
+        abstract: "Write a freshly initialised (untrained) model file for an architecture.",
+        discussion: "The file is always marked as a placeholder: its weights are random, so its scores carry no information and `scan` says so. Train it (`train`) or import weights (`import`) for a real detector.")
     @Argument(help: "Registry name (see `aidetect models`).") var architecture: String
     @Option(help: "Output .safetensors path.") var output: String
     @Option(help: "Random seed for the initial weights.") var seed: UInt64 = 0
     @Option(help: "Output logits (1 = binary detector).") var classes: Int = 1
-    @Flag(help: "Mark the file as a placeholder (its scores carry no information).") var placeholder = false
+    // Kept so that existing scripts still parse; init-model loads no weights, so every file it writes is a placeholder.
+    @Flag(help: "Accepted for compatibility: every file init-model writes is marked as a placeholder.") var placeholder = false
 
     func run() throws {
         Runtime.manualSeed(seed)
         let model = try ModelRegistry.create(architecture, options: ModelOptions(classes: classes))
-        try saveDetector(model, architecture: architecture, path: output, classes: classes, placeholder: placeholder,
-                         description: placeholder ? "PLACEHOLDER: untrained \(architecture) (seed \(seed)); scores carry no information"
-                                                  : "untrained \(architecture) (seed \(seed))")
-        print("wrote \(output): \(architecture), \(model.parameterCount) parameters")
+        // Untrained weights carry no information: always a placeholder (no option here loads weights).
+        try saveDetector(model, architecture: architecture, path: output, classes: classes, placeholder: true,
+                         description: "PLACEHOLDER: untrained \(architecture) (seed \(seed)); scores carry no information")
+        print("wrote \(output): \(architecture), \(model.parameterCount) parameters (an untrained placeholder)")
     }
 }
 
@@ -137,7 +139,7 @@ struct TrainProbe: ParsableCommand {
         let entry = try ModelRegistry.entry(backbone)
         try saveDetector(model, architecture: backbone, path: output, description: "frozen \(backbone) + linear probe trained on \((data as NSString).lastPathComponent) (seed \(seed))",
                          calibrator: report.calibrator, preprocessing: entry.preprocessing, halfPrecision: half,
-                         extra: ["aidetect.name": "\(backbone).aidetect_probe_v1", "aidetect.training_data": (data as NSString).lastPathComponent,
+                         extra: ["aidetect.name": "\(backbone).aidetect_probe_v1", "aidetect.training_data": (data as NSString).lastPathComponent, "aidetect.split_seed": "\(seed)",
                                  "aidetect.summary": String(format: "research baseline: %.1f%% accuracy and ROC-AUC %.3f on its test split, mean ROC-AUC %.3f on generators it never saw; unreliable on photos unlike its training data (see %@)",
                                                             (report.testCalibrated.accuracy * 100), report.testCalibrated.rocAUC ?? .nan, report.logoMeanAUC,
                                                             ((card ?? "docs/model-card") as NSString).appendingPathComponent("MODEL_CARD.md"))])

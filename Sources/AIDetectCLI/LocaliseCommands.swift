@@ -10,6 +10,11 @@ struct SpliceCommand: ParsableCommand {
         abstract: "Build a localisation set: regions of fakes (ellipses, rotated rectangles, blobs) pasted into reals with feathered edges, with masks.",
         discussion: "Writes OUTPUT/images, OUTPUT/masks and OUTPUT/manifest.csv (shape, area, split 70/10/20 by real image).")
     @Option(help: "Labelled data with reals and fakes (folder, tar, tar.gz or CSV).") var data: String
+    @Option(help: """
+        Build only from this part (train, validation or test) of DATA's standard split (seed --split-seed). With test, \
+        the set holds no image that a model trained on DATA with that seed saw (the bundled model: bench256, seed 0).
+        """) var fromSplit: String?
+    @Option(help: "Seed of the standard split that --from-split takes its part of.") var splitSeed: UInt64 = 0
     @Option(help: "Fake generators to paste from, comma-separated (default: all).") var generators: String?
     @Option var count = 1000
     @Option(help: "Square image size.") var size = 256
@@ -18,7 +23,14 @@ struct SpliceCommand: ParsableCommand {
     @Option var output = ".cache/splice"
 
     func run() throws {
-        let set = try Dataset.load(data)
+        var set = try Dataset.load(data)
+        if let fromSplit {
+            guard let part = SplitPart(rawValue: fromSplit) else {
+                throw ValidationError("--from-split must be train, validation or test, not '\(fromSplit)'")
+            }
+            let parts = set.standardSplit(seed: splitSeed)
+            set = part == .train ? parts.train : part == .validation ? parts.validation : parts.test
+        }
         let gens = generators.map { Set($0.split(separator: ",").map(String.init)) }
         let reals = set.samples.filter { $0.label == .real }
         let fakes = set.samples.filter { $0.label == .fake && (gens?.contains($0.generator) ?? true) }
@@ -74,15 +86,45 @@ struct LocaliseEvaluate: ParsableCommand {
     @Flag(help: "Slide the image-level detector over the image (training-free baseline).") var tileScan = false
     @Option var window = 64
     @Option var stride = 32
-    @Option(help: "Split to evaluate.") var split = "test"
+    @Option(help: "Split of the splice set to evaluate (train, validation, test, or all).") var split = "test"
+    @Option(help: """
+        With --tile-scan: the data set the detector was trained on (required when the model file names one, as the \
+        bundled model names bench256.tar). Only images whose real and pasted sources lie in its standard test split \
+        (seed --training-split-seed) are scored, so the detector is never scored on images it trained on.
+        """) var trainingData: String?
+    @Option(help: "Seed of the detector's training split (train-probe --seed; 0 for the bundled model).") var trainingSplitSeed: UInt64 = 0
     @Option(help: "At most this many images.") var limit: Int?
     @Option(help: "Write JSON and Markdown here.") var output: String?
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
         runtime.apply()
+        if split == "all" && !tileScan {
+            throw ValidationError("--split all would score a per-pixel model on its own training images; use it with --tile-scan")
+        }
         let detector = try Detector.load(model)
-        var items = try SpliceSetBuilder.load(data).filter { $0.split == split }
+        var items = try SpliceSetBuilder.load(data).filter { split == "all" || $0.split == split }
+        var scope = split
+        if tileScan {
+            // An image-level detector trained on the data set the splice set was cut from has seen most of its
+            // reals and fakes: score only splices of images from its test split.
+            if trainingData == nil, let trained = detector.metadata["aidetect.training_data"] {
+                throw ValidationError("""
+                    \(detector.name) was trained on \(trained): pass --training-data PATH/\(trained) (and \
+                    --training-split-seed) so that the images it trained on are left out
+                    """)
+            }
+            if let trainingData {
+                let unseen = try Set(Dataset.load(trainingData).standardSplit(seed: trainingSplitSeed).test.samples.map(\.id))
+                let before = items.count
+                items = items.filter { unseen.contains($0.real) && ($0.fake.isEmpty || unseen.contains($0.fake)) }
+                scope += ", sources in the test split of \((trainingData as NSString).lastPathComponent) (seed \(trainingSplitSeed))"
+                logLine("tile scan: \(items.count) of \(before) images have their real and pasted sources in the detector's test split; the rest are left out")
+                guard !items.isEmpty else {
+                    throw ValidationError("no image of \(data) (\(split)) comes only from \(trainingData)'s test split; build one with splice --from-split test")
+                }
+            }
+        }
         if let limit { items = Array(items.prefix(limit)) }
         let start = Date()
         let ev: LocalisationEvaluation
@@ -95,7 +137,7 @@ struct LocaliseEvaluate: ParsableCommand {
                 detector.withExclusiveModel { LocalisationTrainer.predict($0, image, preprocessing: detector.preprocessing) }
             }
         }
-        let title = "\(tileScan ? "tile scan of " : "")\(detector.name) on \((data as NSString).lastPathComponent) (\(split), \(items.count) images, \(Int(Date().timeIntervalSince(start))) s)"
+        let title = "\(tileScan ? "tile scan of " : "")\(detector.name) on \((data as NSString).lastPathComponent) (\(scope), \(items.count) images, \(Int(Date().timeIntervalSince(start))) s)"
         print(title + "\n\n" + ev.markdown)
         if let output {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)

@@ -6,8 +6,10 @@ final class ScanOutput {
     enum Format { case table, jsonLines, csv }
     let format: Format
     let detectors: [Detector]
+    /// The models' display names (unique: two files of one architecture are told apart); `names[i]` is `detectors[i]`'s.
+    let names: [String]
     var detector: Detector { detectors[0] }
-    var modelName: String { detectors.count == 1 ? detector.name : "ensemble(" + detectors.map(\.name).joined(separator: "+") + ")" }
+    var modelName: String { detectors.count == 1 ? names[0] : "ensemble(" + names.joined(separator: "+") + ")" }
     private let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -18,16 +20,17 @@ final class ScanOutput {
     init(format: Format, detectors: [Detector]) {
         self.format = format
         self.detectors = detectors
+        names = Detector.displayNames(detectors)
     }
 
     func begin() {
         switch format {
         case .table:
-            for d in detectors {
+            for (d, name) in zip(detectors, names) {
                 if d.isPlaceholder {
-                    print("NOTE: model '\(d.name)' is an untrained PLACEHOLDER: its scores carry no information.")
+                    print("NOTE: model '\(name)' is an untrained PLACEHOLDER: its scores carry no information.")
                 }
-                print("model: \(d.name) (\(d.entry.summary)) from \((d.path as NSString).lastPathComponent)")
+                print("model: \(name) (\(d.entry.summary)) from \((d.path as NSString).lastPathComponent)")
                 if let note = d.metadata["aidetect.summary"] { print("note: \(note)") }
             }
             if detectors.count > 1 { print("P(AI) is the mean of the models' calibrated scores (shown in brackets).") }
@@ -49,7 +52,7 @@ final class ScanOutput {
                 print(pad("-", 7) + "  " + pad("error", 11) + "  " + pad(r.format ?? "-", 6) + "  " + pad("-", 11) + "  \(e)")
             } else {
                 let p = String(format: "%.3f", r.probability ?? 0)
-                let each = r.scores.map { s in "  [" + detectors.map { String(format: "%.3f", s[$0.name] ?? .nan) }.joined(separator: " ") + "]" } ?? ""
+                let each = r.scores.map { s in "  [" + s.map { String(format: "%.3f", $0) }.joined(separator: " ") + "]" } ?? ""
                 print(pad(p, 7) + "  " + pad(r.verdict?.rawValue ?? "-", 11) + "  " + pad(r.format ?? "-", 6) + "  "
                       + pad("\(r.width ?? 0)x\(r.height ?? 0)", 11) + "  \(r.path)" + each)
             }
@@ -58,13 +61,18 @@ final class ScanOutput {
                 r.path, r.format ?? "", r.width.map(String.init) ?? "", r.height.map(String.init) ?? "",
                 r.probability.map { String(format: "%.6f", $0) } ?? "", r.verdict?.rawValue ?? "", r.views.map(String.init) ?? "",
                 r.errorKind ?? "", r.error ?? "", modelName, detectors.contains(where: \.isPlaceholder) ? "true" : "false",
-                r.scores.map { s in s.keys.sorted().map { "\($0)=\(String(format: "%.6f", s[$0]!))" }.joined(separator: ";") } ?? "",
+                r.scores.map { s in zip(names, s).map { "\($0)=\(String(format: "%.6f", $1))" }.joined(separator: ";") } ?? "",
             ]
             print(fields.map(csvField).joined(separator: ","))
         case .jsonLines:
             var object = (try? JSONSerialization.jsonObject(with: encoder.encode(r))) as? [String: Any] ?? [:]
             object["model"] = modelName
             object["placeholder"] = detectors.contains(where: \.isPlaceholder)
+            // Scores by unique display name (the names are unique, so no model is dropped); "models" keeps the order.
+            if let s = r.scores {
+                object["scores"] = Dictionary(uniqueKeysWithValues: zip(names, s))
+                object["models"] = names
+            }
             if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
                 print(String(decoding: d, as: UTF8.self))
             }

@@ -39,7 +39,7 @@ struct ServeCommand: ParsableCommand {
         var c = ServerConfiguration()
         c.host = host; c.port = port; c.maxBodyBytes = maxBody; c.concurrency = concurrency; c.maxQueue = queue; c.requestTimeout = timeout
         let app = buildApplication(analyzer: analyzer, configuration: c)
-        eprint("aidetect serve: http://\(host):\(port)/ (\(analyzer.detectors.map(\.name).joined(separator: ", ")))")
+        eprint("aidetect serve: http://\(host):\(port)/ (\(analyzer.names.joined(separator: ", ")))")
         let done = DispatchSemaphore(value: 0)
         let failure = LockedError()
         Task {

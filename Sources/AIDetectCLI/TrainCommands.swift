@@ -23,7 +23,8 @@ struct Train: ParsableCommand {
     @Option(help: "none, backbone (train the head only) or last-stage.") var freeze = "none"
     @Option(help: "Initial weights (.pth/.safetensors); the head is left freshly initialised.") var initialWeights: String?
     @Option(help: "standard or none.") var augment = "standard"
-    @Option var seed: UInt64 = 0
+    @Option(help: "Seed of the initial weights, batch order and augmentation.") var seed: UInt64 = 0
+    @Option(help: "Seed of the train/validation/test split (grouped and stratified); keep it when varying --seed, so the test split stays unseen.") var splitSeed: UInt64 = 0
     @Option(help: "CIFAKE family: conv layers.") var convLayers: Int?
     @Option(help: "CIFAKE family: filters per conv layer.") var filters: Int?
     @Option(help: "CIFAKE family: dense sizes, comma-separated.") var dense: String?
@@ -55,7 +56,7 @@ struct Train: ParsableCommand {
         var c = TrainConfig(model: model, data: data)
         c.epochs = epochs; c.batchSize = batchSize; c.learningRate = learningRate; c.optimizer = optimizer
         c.weightDecay = weightDecay; c.schedule = schedule; c.warmupEpochs = warmupEpochs; c.patience = patience
-        c.freeze = freeze; c.initialWeights = initialWeights; c.seed = seed
+        c.freeze = freeze; c.initialWeights = initialWeights; c.seed = seed; c.splitSeed = splitSeed
         c.augmentation = augment == "none" ? .none : .standard
         c.convLayers = convLayers; c.filters = filters; c.dense = dense?.split(separator: ",").compactMap { Int($0) }
         c.inputSize = inputSize; c.capPerGenerator = cap; c.checkpointSeconds = checkpointMinutes * 60
@@ -78,31 +79,35 @@ struct Train: ParsableCommand {
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate a model file on a labelled set: metrics overall and per generator, as JSON, CSV and HTML.")
+        abstract: "Evaluate a model file on a labelled set: metrics overall and per generator, as JSON, CSV and HTML.",
+        discussion: "Scores the test split by default (the split every trainer uses: grouped, stratified, seeded by --split-seed). Warns when the model was trained on the evaluated images. Exit codes: 0 all images scored, 2 some files unreadable (listed on stderr; the others are scored).")
     @Option(help: "Model file; default: the bundled model.") var model: String?
-    @Option(help: "Labelled data: folder, tar or CSV.") var data: String
-    @Option(help: "all, or test / validation / train of the seeded split.") var split = "all"
-    @Option var seed: UInt64 = 0
+    @Option(help: "Labelled data: folder, tar or CSV (several with commas).") var data: String
+    @Option(help: "test (default), validation or train of the seeded split, or all.") var split = "test"
+    @Option(name: [.customLong("split-seed"), .customLong("seed")], help: "Seed of the split (the model's --split-seed).") var splitSeed: UInt64 = 0
     @Option(help: "Output folder for evaluation.json, evaluation.csv, evaluation.html.") var output: String?
     @OptionGroup var image: ImageOptions
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        guard ["all", "test", "validation", "train"].contains(split) else { throw ValidationError("--split must be all, test, validation or train") }
+        guard ["all", "test", "validation", "train"].contains(split) else { throw ValidationError("--split must be test, validation, train or all") }
     }
 
     func run() throws {
         runtime.apply()
         let detector = try model.map { try Detector(path: $0) } ?? Detector.loadDefault()
         let d = try Dataset.load(data)
-        let parts = d.standardSplit(seed: seed)
+        let parts = d.standardSplit(seed: splitSeed)
         let samples = split == "all" ? d.samples : (split == "test" ? parts.test : (split == "validation" ? parts.validation : parts.train)).samples
+        if let warning = Evaluation.trainingOverlapWarning(detector: detector, data: data, split: split, splitSeed: splitSeed) {
+            eprint("warning: \(warning)")
+        }
         let e = Evaluation.run(detector: detector, samples: samples, data: data, split: split, decoder: image.decoder) { done, total in
             if done % 200 == 0 || done == total { eprint("scored \(done)/\(total)") }
         }
         let o = e.overall
-        print(String(format: "%@ on %@ (%@): %d images, accuracy %.1f%%, precision %.1f%%, recall %.1f%%, F1 %.3f, ROC-AUC %.3f, AP %.3f, ECE %.1f%%, %d unreadable",
-                     e.model, e.data, split, o.count, o.accuracy * 100, o.precision * 100, o.recall * 100, o.f1, o.rocAUC ?? .nan,
+        print(String(format: "%@ on %@ (%@ split, split seed %llu): %d images, accuracy %.1f%%, precision %.1f%%, recall %.1f%%, F1 %.3f, ROC-AUC %.3f, AP %.3f, ECE %.1f%%, %d unreadable",
+                     e.model, e.data, split, splitSeed, o.count, o.accuracy * 100, o.precision * 100, o.recall * 100, o.f1, o.rocAUC ?? .nan,
                      o.averagePrecision ?? .nan, o.ece * 100, e.errors))
         if let output {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
@@ -114,6 +119,34 @@ struct Evaluate: ParsableCommand {
             try e.html().write(toFile: (output as NSString).appendingPathComponent("evaluation.html"), atomically: true, encoding: .utf8)
             print("wrote \(output)/evaluation.{json,csv,html}")
         }
+        if e.errors > 0 {
+            for r in e.rows where r.error != nil { eprint("\(r.id): \(r.error!)") }
+            throw ExitCode(2)
+        }
+    }
+}
+
+struct SplitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "split",
+        abstract: "Show the train/validation/test split every trainer, probe, study and evaluation uses, and the groups it keeps whole.",
+        discussion: "Groups: one prompt rendered by several generators (files named <prompt>__...), one original file in several sets (the sets' manifests), near-duplicates (a 256-bit difference hash). --output writes a manifest with each image pinned to its part.")
+    @Option(help: "Labelled data: folder, tar or CSV (several with commas, grouped together).") var data: String
+    @Option(help: "Seed of the split.") var splitSeed: UInt64 = 0
+    @Option(help: "Write a manifest CSV with a split column (train, validation, test) for every image.") var output: String?
+
+    func run() throws {
+        let d = try Dataset.load(data)
+        print(d.splitSummary(seed: splitSeed).markdown(), terminator: "")
+        if let output {
+            let (tr, va, te) = d.standardSplit(seed: splitSeed)
+            var pins: [String: SplitPart] = [:]
+            for s in tr.samples { pins[s.id] = .train }
+            for s in va.samples { pins[s.id] = .validation }
+            for s in te.samples { pins[s.id] = .test }
+            try d.writeManifest(to: output, pinning: pins)
+            print("wrote \(output)")
+        }
     }
 }
 
@@ -124,7 +157,7 @@ struct Calibrate: ParsableCommand {
     @Option(help: "Labelled data: folder, tar or CSV.") var data: String
     @Option(help: "platt, temperature or isotonic.") var method = "platt"
     @Option(help: "Output model file.") var output: String
-    @Option var seed: UInt64 = 0
+    @Option(name: [.customLong("split-seed"), .customLong("seed")], help: "Seed of the split whose validation part is fitted on.") var splitSeed: UInt64 = 0
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
@@ -134,7 +167,7 @@ struct Calibrate: ParsableCommand {
     func run() throws {
         runtime.apply()
         let detector = try Detector(path: model)
-        let val = try Dataset.load(data).standardSplit(seed: seed).validation
+        let val = try Dataset.load(data).standardSplit(seed: splitSeed).validation
         let reader = SampleReader()
         var z: [Double] = [], y: [Int] = []
         for s in val.samples {

@@ -32,22 +32,40 @@ public enum SampleSource: Sendable, Hashable {
     case tarMember(tar: String, member: String)
 }
 
+/// One part of a train / validation / test split.
+public enum SplitPart: String, Sendable, Codable, CaseIterable {
+    case train, validation, test
+}
+
 public struct Sample: Sendable, Hashable {
     public let source: SampleSource
     public let label: Label
     public let generator: String
-    /// A stable identifier ("<tar>:<member>" or the path), used for splitting and leak checks.
-    public var id: String {
-        switch source {
-        case .file(let p): return p
-        case .tarMember(let t, let m): return "\((t as NSString).lastPathComponent):\(m)"
-        }
-    }
-    public init(source: SampleSource, label: Label, generator: String) {
+    /// A stable identifier used for splitting and leak checks: "<tar>:<member>" for tar members, "<folder>:<path below
+    /// it>" for folder sets, whatever spelling of the path was used to load them (`toy`, `./toy`, `/abs/toy` agree).
+    public let id: String
+    /// The split group: samples that share it always land in the same split (one prompt rendered by several
+    /// generators, copies of one original file in several sets, near-duplicate clusters). nil: a group of its own.
+    public var group: String?
+    /// A split the sample is pinned to (a manifest's `split` column); its whole group follows it.
+    public var pinnedSplit: SplitPart?
+    /// From the set's manifest where it has one: `photo` / `art`, the source repository, and the original file.
+    public var content: String?
+    public var repository: String?
+    public var origin: String?
+
+    public init(source: SampleSource, label: Label, generator: String, id: String? = nil) {
         self.source = source
         self.label = label
         self.generator = generator
+        switch source {
+        case .file(let p): self.id = id ?? p
+        case .tarMember(let t, let m): self.id = id ?? "\((t as NSString).lastPathComponent):\(m)"
+        }
     }
+
+    /// The group key used by the split: the group, else the id.
+    public var splitKey: String { group ?? id }
 }
 
 /// A labelled set of images laid out `<label>/<generator>/...` (label real|fake), from folders, tar files
@@ -57,11 +75,35 @@ public struct Dataset: Sendable {
     public init(samples: [Sample]) { self.samples = samples }
 
     /// Every image below `root` whose path (relative to root, or to the tar) starts with `<label>/<generator>/`.
-    public static func load(_ root: String) throws -> Dataset {
-        if root.hasSuffix(".tar") { return try fromTar(root) }
-        if root.hasSuffix(".tar.gz") || root.hasSuffix(".tgz") { return try fromTar(try decompressedTar(root)) }
+    ///
+    /// Several sets load as one with commas (`a.tar,b.tar`); their samples are then grouped together, so a file
+    /// that two sets share (the same original, or a near-duplicate) never straddles a split. Every load annotates
+    /// the split groups (`annotatedGroups`), so any trainer, probe, study or evaluation splits the same way.
+    public static func load(_ root: String, nearDuplicates: Bool = true) throws -> Dataset {
+        var parts = [root]
+        if root.contains(",") && !FileManager.default.fileExists(atPath: root) { parts = root.split(separator: ",").map(String.init) }
+        var samples: [Sample] = [], grouped = true
+        for p in parts {
+            let (d, alreadyGrouped) = try loadOne(p)
+            samples += d.samples
+            grouped = grouped && alreadyGrouped
+        }
+        guard Set(samples.map(\.id)).count == samples.count else {
+            throw DatasetError.badLayout(path: root, reason: "the same sample id appears twice (the same set given twice?)")
+        }
+        // A manifest with a group column (as aidetect writes them) is already grouped: no need to hash its images again.
+        return try Dataset(samples: samples).annotatedGroups(nearDuplicates: nearDuplicates && !grouped)
+    }
+
+    /// One set, and whether it arrives already grouped (a manifest with a `group` column).
+    static func loadOne(_ root: String) throws -> (Dataset, Bool) {
         if root.hasSuffix(".csv") { return try fromManifest(root) }
-        return try fromFolder(root)
+        var d: Dataset
+        if root.hasSuffix(".tar") { d = try fromTar(root) }
+        else if root.hasSuffix(".tar.gz") || root.hasSuffix(".tgz") { d = try fromTar(try decompressedTar(root)) }
+        else { return (try fromFolder(root), false) }
+        d.attachSidecarMetadata(original: root)
+        return (d, false)
     }
 
     /// The cache folder for derived data: $AIDETECT_CACHE, else `.cache` in the working directory.
@@ -100,9 +142,13 @@ public struct Dataset: Sendable {
 
     public static func fromFolder(_ root: String) throws -> Dataset {
         guard let e = FileManager.default.enumerator(atPath: root) else { throw DatasetError.unreadable(path: root, reason: "not a folder") }
+        // The folder's own name, however the path was spelled ("toy", "./toy/", "/abs/toy").
+        let name = URL(fileURLWithPath: root).standardizedFileURL.lastPathComponent
         var s: [Sample] = []
         while let rel = e.nextObject() as? String {
-            if let (l, g) = labelled(rel) { s.append(Sample(source: .file((root as NSString).appendingPathComponent(rel)), label: l, generator: g)) }
+            if let (l, g) = labelled(rel) {
+                s.append(Sample(source: .file((root as NSString).appendingPathComponent(rel)), label: l, generator: g, id: "\(name):\(rel)"))
+            }
         }
         guard !s.isEmpty else { throw DatasetError.badLayout(path: root, reason: "no images under <real|fake>/<generator>/") }
         return Dataset(samples: s.sorted { $0.id < $1.id })
@@ -116,15 +162,19 @@ public struct Dataset: Sendable {
     }
 
     /// A CSV manifest: `path,label,generator[,tar]` columns by header name; paths relative to the CSV's folder.
-    public static func fromManifest(_ path: String) throws -> Dataset {
+    /// Optional columns: `id` (the sample id; default "<tar>:<member>" or the path as written), `group` (split
+    /// group), `split` (train / validation / test: pins the sample and its group), `content`, `source_repo`.
+    public static func fromManifest(_ path: String) throws -> (Dataset, grouped: Bool) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw DatasetError.unreadable(path: path, reason: "cannot read") }
         var lines = text.split(whereSeparator: \.isNewline).map(String.init)
         guard !lines.isEmpty else { throw DatasetError.empty(path) }
-        let header = lines.removeFirst().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let header = csvFields(lines.removeFirst()).map { $0.trimmingCharacters(in: .whitespaces) }
         guard let pi = header.firstIndex(of: "path"), let li = header.firstIndex(of: "label") else {
             throw DatasetError.badLayout(path: path, reason: "manifest needs path and label columns")
         }
-        let gi = header.firstIndex(of: "generator"), ti = header.firstIndex(of: "tar")
+        func column(_ n: String) -> Int? { header.firstIndex(of: n) }
+        let gi = column("generator"), ti = column("tar"), ii = column("id"), gri = column("group"), si = column("split")
+        let ci = column("content"), ri = column("source_repo")
         let base = (path as NSString).deletingLastPathComponent
         func resolve(_ p: String) -> String { p.hasPrefix("/") ? p : (base as NSString).appendingPathComponent(p) }
         var s: [Sample] = []
@@ -133,14 +183,27 @@ public struct Dataset: Sendable {
             guard f.count == header.count, let l = Label(folder: f[li]) else {
                 throw DatasetError.badLayout(path: path, reason: "line \(n + 2) is malformed")
             }
-            let g = gi.map { f[$0] } ?? "unknown"
-            if let ti, !f[ti].isEmpty {
-                s.append(Sample(source: .tarMember(tar: resolve(f[ti]), member: f[pi]), label: l, generator: g))
+            func value(_ i: Int?) -> String? { i.flatMap { f[$0].isEmpty ? nil : f[$0] } }
+            let g = value(gi) ?? "unknown"
+            var sample: Sample
+            if let t = value(ti) {
+                sample = Sample(source: .tarMember(tar: resolve(t), member: f[pi]), label: l, generator: g, id: value(ii))
             } else {
-                s.append(Sample(source: .file(resolve(f[pi])), label: l, generator: g))
+                // Without an id column a file's id is its path as written: the same however the manifest is reached.
+                sample = Sample(source: .file(resolve(f[pi])), label: l, generator: g, id: value(ii) ?? f[pi])
             }
+            sample.group = value(gri)
+            if let p = value(si) {
+                guard let part = SplitPart(rawValue: p) else {
+                    throw DatasetError.badLayout(path: path, reason: "line \(n + 2): split must be train, validation or test, not '\(p)'")
+                }
+                sample.pinnedSplit = part
+            }
+            sample.content = value(ci)
+            sample.repository = value(ri)
+            s.append(sample)
         }
-        return Dataset(samples: s)
+        return (Dataset(samples: s), gri != nil)
     }
 
     /// One CSV field, quoted when it holds a comma or a quote (the writer's side of `csvFields`).
@@ -180,21 +243,45 @@ public struct Dataset: Sendable {
         return Dataset(samples: out.sorted { $0.id < $1.id })
     }
 
-    /// Deterministic stratified split by (label, generator): each group is ordered by a seeded hash of the
-    /// sample id and cut by the fractions, so no sample is in two splits and the same seed gives the same split.
+    /// Deterministic, stratified and group-aware split. Samples that share a split key (`Sample.splitKey`: a prompt, an
+    /// original file, a near-duplicate cluster) always land in the same part; a pinned sample takes its whole group
+    /// with it. Groups are visited in a seeded order that depends only on their keys, and each goes to the part
+    /// furthest below its target share in the (label, generator) strata of its members, so every stratum is cut
+    /// close to the fractions. The same seed gives the same split; no sample is in two parts.
     public func split(train: Double, validation: Double, seed: UInt64 = 0) -> (train: Dataset, validation: Dataset, test: Dataset) {
         precondition(train >= 0 && validation >= 0 && train + validation <= 1, "split: fractions must be in [0, 1] and sum to at most 1")
-        var tr: [Sample] = [], va: [Sample] = [], te: [Sample] = []
-        let groups = Dictionary(grouping: samples) { "\($0.label)/\($0.generator)" }
-        for key in groups.keys.sorted() {
-            let g = seededOrder(groups[key]!, seed)
-            let nTrain = Int((Double(g.count) * train).rounded())
-            let nVal = min(g.count - nTrain, Int((Double(g.count) * validation).rounded()))
-            tr += g[0..<nTrain]
-            va += g[nTrain..<(nTrain + nVal)]
-            te += g[(nTrain + nVal)...]
+        let fractions = [train, validation, 1 - train - validation]
+        func stratum(_ s: Sample) -> String { "\(s.label)/\(s.generator)" }
+        let strataSize = samples.reduce(into: [String: Int]()) { $0[stratum($1), default: 0] += 1 }
+        var filled: [String: [Int]] = strataSize.mapValues { _ in [0, 0, 0] }
+        let groups = Dictionary(grouping: samples.indices) { samples[$0].splitKey }
+        let order = groups.keys.map { ($0, stableHash($0, seed)) }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }.map(\.0)
+        var part = [Int](repeating: 0, count: samples.count)
+        for key in order {
+            let members = groups[key]!
+            var choice: Int
+            if let pin = members.lazy.compactMap({ self.samples[$0].pinnedSplit }).first {
+                choice = SplitPart.allCases.firstIndex(of: pin)!
+            } else {
+                // Deficit of each part: target minus filled, summed over the members' strata (ties: train first).
+                var best = 0, bestDeficit = -Double.infinity
+                for p in 0..<3 where fractions[p] > 0 {
+                    var deficit = 0.0
+                    for i in members {
+                        let k = stratum(samples[i])
+                        deficit += fractions[p] * Double(strataSize[k]!) - Double(filled[k]![p])
+                    }
+                    if deficit > bestDeficit + 1e-9 { best = p; bestDeficit = deficit }
+                }
+                choice = best
+            }
+            for i in members {
+                part[i] = choice
+                filled[stratum(samples[i])]![choice] += 1
+            }
         }
-        return (Dataset(samples: tr), Dataset(samples: va), Dataset(samples: te))
+        func take(_ p: Int) -> Dataset { Dataset(samples: samples.indices.filter { part[$0] == p }.map { samples[$0] }) }
+        return (take(0), take(1), take(2))
     }
 
     /// The split every trainer, probe and evaluation in aidetect uses: 70 % train, 15 % validation, 15 % test,
@@ -205,17 +292,20 @@ public struct Dataset: Sendable {
         split(train: Self.trainFraction, validation: Self.validationFraction, seed: seed)
     }
 
-    /// Writes this set as a manifest CSV (path,label,generator,tar; absolute paths and tar members) that
-    /// `Dataset.load` and `Trainer` read like any data set.
-    public func writeManifest(to path: String) throws {
+    /// Writes this set as a manifest CSV (path,label,generator,tar,id,group,split,content,source_repo; absolute paths
+    /// and tar members) that `Dataset.load` and `Trainer` read like any data set. Ids and groups are kept, so the
+    /// manifest splits exactly like the samples it came from; `pinning` pins samples to a split part.
+    public func writeManifest(to path: String, pinning: [String: SplitPart] = [:]) throws {
         // Relative paths (to the working directory) become absolute: the manifest resolves relative ones to its own folder.
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : (cwd as NSString).appendingPathComponent(p) }
-        var csv = "path,label,generator,tar\n"
+        var csv = "path,label,generator,tar,id,group,split,content,source_repo\n"
         for s in samples {
+            let rest = [s.id, s.group ?? "", (pinning[s.id] ?? s.pinnedSplit)?.rawValue ?? "", s.content ?? "", s.repository ?? ""]
+                .map(Self.csvField).joined(separator: ",")
             switch s.source {
-            case .file(let p): csv += "\(Self.csvField(absolute(p))),\(s.label),\(Self.csvField(s.generator)),\n"
-            case .tarMember(let t, let m): csv += "\(Self.csvField(m)),\(s.label),\(Self.csvField(s.generator)),\(Self.csvField(absolute(t)))\n"
+            case .file(let p): csv += "\(Self.csvField(absolute(p))),\(s.label),\(Self.csvField(s.generator)),,\(rest)\n"
+            case .tarMember(let t, let m): csv += "\(Self.csvField(m)),\(s.label),\(Self.csvField(s.generator)),\(Self.csvField(absolute(t))),\(rest)\n"
             }
         }
         try csv.write(toFile: path, atomically: true, encoding: .utf8)

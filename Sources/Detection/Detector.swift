@@ -59,8 +59,10 @@ public final class Detector: @unchecked Sendable {
         }
         m.eval()
         var pre = e.preprocessing
-        if let p = meta["aidetect.preprocessing"], let d = p.data(using: .utf8), let decoded = try? JSONDecoder().decode(Preprocessing.self, from: d) {
-            pre = decoded
+        if let p = meta["aidetect.preprocessing"] {
+            // A file that names its preprocessing but whose value cannot be used is refused: falling back to the
+            // registry default would score every image with a pipeline the model was not trained with.
+            pre = try Detector.decodePreprocessing(p, path: path)
         }
         if let c = meta["aidetect.calibration"], let d = c.data(using: .utf8) {
             guard let decoded = try? JSONDecoder().decode(Calibrator.self, from: d) else {
@@ -76,6 +78,48 @@ public final class Detector: @unchecked Sendable {
         model = m
         preprocessing = pre
         metadata = meta
+    }
+
+    /// Decodes and checks an `aidetect.preprocessing` metadata value.
+    /// - Throws: `DetectorError.notADetector` naming `path` and what is wrong (not JSON, a missing or mistyped
+    ///   field, or a value the preprocessor cannot use), as for unreadable `aidetect.calibration`.
+    static func decodePreprocessing(_ value: String, path: String) throws -> Preprocessing {
+        func refuse(_ problem: String) -> DetectorError {
+            .notADetector(path: path, reason: "unreadable aidetect.preprocessing metadata: \(problem); re-save the model with valid preprocessing JSON")
+        }
+        let decoded: Preprocessing
+        do { decoded = try JSONDecoder().decode(Preprocessing.self, from: Data(value.utf8)) } catch let error as DecodingError {
+            throw refuse(describe(error))
+        } catch {
+            throw refuse(error.localizedDescription)
+        }
+        if decoded.inputSize <= 0 { throw refuse("inputSize \(decoded.inputSize) is not positive") }
+        if decoded.mean.count != 3 || decoded.std.count != 3 {
+            throw refuse("mean and std need 3 values each (RGB), got \(decoded.mean.count) and \(decoded.std.count)")
+        }
+        if !decoded.std.allSatisfy({ $0 > 0 && $0.isFinite }) || !decoded.mean.allSatisfy(\.isFinite) {
+            throw refuse("mean must be finite and std finite and positive, got mean \(decoded.mean), std \(decoded.std)")
+        }
+        if !(decoded.cropFraction > 0 && decoded.cropFraction <= 1) {
+            throw refuse("cropFraction \(decoded.cropFraction) is outside (0, 1]")
+        }
+        if ResizeFilter(rawValue: decoded.interpolation) == nil {
+            throw refuse("unknown interpolation \"\(decoded.interpolation)\" (known: \(ResizeFilter.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        return decoded
+    }
+
+    /// A decoding error as "field: problem" (Foundation's own description names neither).
+    private static func describe(_ error: DecodingError) -> String {
+        func at(_ c: DecodingError.Context) -> String {
+            c.codingPath.isEmpty ? "" : c.codingPath.map(\.stringValue).joined(separator: ".") + ": "
+        }
+        switch error {
+        case .keyNotFound(let key, let c): return "\(at(c))missing field \"\(key.stringValue)\""
+        case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
+            return at(c) + c.debugDescription
+        @unknown default: return error.localizedDescription
+        }
     }
 
     /// A model named on a command line or in a request: "default" is the bundled model, anything else a file path.
@@ -146,4 +190,30 @@ public func saveDetector(_ model: Module, architecture: String, path: String, cl
         for (k, t) in tensors where t.dtype == .float32 { tensors[k] = t.to(.float16) }
     }
     try Safetensors.save(tensors, metadata: meta, path: path)
+}
+
+extension Detector {
+    /// Names that tell the models of an ensemble apart; `result[i]` names `detectors[i]`.
+    ///
+    /// A model keeps its own name where no other model in the list carries it; models that share a name (two
+    /// trained `resnet18` files both carry the architecture name) get their file name added,
+    /// `"resnet18 (a.safetensors)"`, and any that still repeat (the same file twice) get `" #2"`, `" #3"`, ...
+    /// Ensembles are kept by position; these names are only how people and clients see and pick the models.
+    public static func displayNames(_ detectors: [Detector]) -> [String] {
+        func counts(_ names: [String]) -> [String: Int] { names.reduce(into: [:]) { $0[$1, default: 0] += 1 } }
+        let ownCounts = counts(detectors.map(\.name))
+        let withFiles = detectors.map { d in
+            ownCounts[d.name, default: 0] > 1 ? "\(d.name) (\((d.path as NSString).lastPathComponent))" : d.name
+        }
+        var used: Set<String> = []
+        return withFiles.map { base in
+            var name = base, k = 1
+            while used.contains(name) {
+                k += 1
+                name = "\(base) #\(k)"
+            }
+            used.insert(name)
+            return name
+        }
+    }
 }

@@ -45,6 +45,30 @@ public struct Evaluation: Sendable, Codable {
                           perGenerator: per, errors: rows.count - ok.count, rows: rows)
     }
 
+    /// Why these numbers would not measure generalisation, when the model's own training data is evaluated:
+    /// any split but `test` of a set it trained on, or the test split of another split seed than its own.
+    /// Reads the model's `aidetect.training_data`, `aidetect.split_seed` and `aidetect.train_config` metadata.
+    public static func trainingOverlapWarning(detector: Detector, data: String, split: String, splitSeed: UInt64) -> String? {
+        guard let trained = detector.metadata["aidetect.training_data"] else { return nil }
+        func names(_ s: String) -> Set<String> { Set(s.split(separator: ",").map { (String($0) as NSString).lastPathComponent }) }
+        let shared = names(trained).intersection(names(data))
+        guard !shared.isEmpty else { return nil }
+        var modelSeed = detector.metadata["aidetect.split_seed"].flatMap { UInt64($0) }
+        if modelSeed == nil, let json = detector.metadata["aidetect.train_config"]?.data(using: .utf8),
+           let c = try? JSONSerialization.jsonObject(with: json) as? [String: Any] {
+            // Runs before split seeds existed split with their seed.
+            modelSeed = (c["splitSeed"] as? NSNumber ?? c["seed"] as? NSNumber).map { $0.uint64Value }
+        }
+        let set = shared.sorted().joined(separator: ", ")
+        if split != "test" {
+            return "\(detector.name) was trained on \(set): its \(split == "all" ? "images include" : "\(split) split is part of") the data it learnt from, so these numbers do not measure generalisation (use --split test)"
+        }
+        if let m = modelSeed, m != splitSeed {
+            return "\(detector.name) was trained on \(set) with split seed \(m): the test split of seed \(splitSeed) holds images it trained on (use --split-seed \(m))"
+        }
+        return nil
+    }
+
     public func csv() -> String {
         var s = "id,label,generator,logit,probability,error\n"
         for r in rows {

@@ -5,7 +5,7 @@ import Models
 import NN
 import Torch
 
-/// Embeddings of a dataset by a frozen backbone, cached on disk by (backbone, weights, view, sample id).
+/// Embeddings of a dataset by a frozen backbone, cached on disk by (backbone, weights, preprocessing, view, sample id).
 public struct EmbeddingTable: Sendable {
     public var ids: [String]
     public var features: Tensor          // [N, D] float32
@@ -25,11 +25,12 @@ public struct EmbeddingTable: Sendable {
 /// A view of an image used for embedding: as stored, or perturbed (for the flip-rate check).
 public enum EmbeddingView: String, Sendable, CaseIterable {
     case plain, jpeg95, resize90
-    func apply(_ image: Image) -> Image {
+    /// The view of `image`; throws when it cannot be made (a failed JPEG re-encode), never returns the original instead.
+    func apply(_ image: Image) throws -> Image {
         switch self {
         case .plain: return image
         case .jpeg95:
-            return (try? ImageDecoder().decode(data: ImageEncoder.jpeg(image, quality: 95, subsampling: .s444)).image) ?? image
+            return try ImageDecoder().decode(data: ImageEncoder.jpeg(image, quality: 95, subsampling: .s444)).image
         case .resize90:
             return image.resized(width: max(1, image.width * 9 / 10), height: max(1, image.height * 9 / 10), filter: .bicubic)
         }
@@ -37,15 +38,33 @@ public enum EmbeddingView: String, Sendable, CaseIterable {
 }
 
 public enum FrozenFeatures {
+    /// The cache metadata key holding what the embeddings were computed with (see `cacheKey`).
+    static let cacheKeyField = "aidetect.embedding_key"
+
+    /// What a cached embedding depends on besides the image: the backbone's weights (a digest) and the
+    /// preprocessing (its JSON, keys sorted). A cache written under another key is stale.
+    public static func cacheKey(weightsDigest: String, preprocessing: Preprocessing) throws -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = .sortedKeys
+        return "weights=\(weightsDigest);preprocessing=" + String(decoding: try enc.encode(preprocessing), as: UTF8.self)
+    }
+
     /// Embeds `samples` with `backbone` (eval, no grad), reusing and extending the cache at `cachePath`.
     /// Undecodable samples are reported through `onError` and left out.
+    ///
+    /// The cache is used only when it was written with the same backbone weights and preprocessing; otherwise it is
+    /// ignored and rewritten. `weightsDigest` names the weights (e.g. `ContentDigest.file(path:)` of the weight file,
+    /// cheap to compute once per run); when nil, the digest of `backbone`'s state dict is computed here.
     public static func embed(_ samples: [Sample], backbone: FeatureExtractor, preprocessing: Preprocessing, view: EmbeddingView = .plain,
-                             cachePath: String?, batchSize: Int = 32, progress: ((Int, Int) -> Void)? = nil,
+                             cachePath: String?, weightsDigest: String? = nil, batchSize: Int = 32, progress: ((Int, Int) -> Void)? = nil,
                              onError: ((Sample, Error) -> Void)? = nil) throws -> EmbeddingTable {
         var ids: [String] = [], rows: [Tensor] = []
         var known: [String: Int] = [:]
+        let key: String? = try cachePath.map { _ in
+            try cacheKey(weightsDigest: weightsDigest ?? ContentDigest.stateDict(backbone.stateDict()), preprocessing: preprocessing)
+        }
         if let cachePath, FileManager.default.fileExists(atPath: cachePath),
-           let (t, meta) = try? Safetensors.load(path: cachePath), let f = t["features"],
+           let (t, meta) = try? Safetensors.load(path: cachePath), meta[cacheKeyField] == key, let f = t["features"],
            let idData = meta["ids"]?.data(using: .utf8), let cachedIds = try? JSONDecoder().decode([String].self, from: idData),
            cachedIds.count == f.size(0) {
             for (i, id) in cachedIds.enumerated() { known[id] = i }
@@ -68,7 +87,7 @@ public enum FrozenFeatures {
         }
         for s in todo {
             do {
-                let image = view.apply(try reader.image(s))
+                let image = try view.apply(try reader.image(s))
                 batch.append(pre.views(image).batch.slice(axis: 0, start: 0, end: 1))
                 batchIds.append(s.id)
             } catch {
@@ -83,7 +102,9 @@ public enum FrozenFeatures {
         if let cachePath, !todo.isEmpty {
             try? FileManager.default.createDirectory(atPath: (cachePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             let idJSON = String(decoding: try JSONEncoder().encode(ids), as: UTF8.self)
-            try Safetensors.save(["features": all], metadata: ["ids": idJSON], path: cachePath)
+            var meta = ["ids": idJSON]
+            meta[cacheKeyField] = key
+            try Safetensors.save(["features": all], metadata: meta, path: cachePath)
         }
         return EmbeddingTable(ids: ids, features: all)
     }

@@ -47,7 +47,7 @@ public enum ModelCard {
         for (k, v) in r.counts.sorted(by: { $0.key < $1.key }) { s += "| \(k) | \(v) |\n" }
         s += """
 
-        Split (stratified by label and generator, seed \(r.config.seed)): train \(r.splitSizes["train"] ?? 0), validation \(r.splitSizes["validation"] ?? 0), test \(r.splitSizes["test"] ?? 0). \(r.skipped.isEmpty ? "No image was skipped." : "\(r.skipped.count) images could not be decoded and were skipped.")
+        Split (`aidetect split`: stratified by label and generator, grouped so that no prompt, original file or near-duplicate cluster straddles two parts; split seed \(r.config.seed)): train \(r.splitSizes["train"] ?? 0), validation \(r.splitSizes["validation"] ?? 0), test \(r.splitSizes["test"] ?? 0). \(r.skipped.isEmpty ? "No image was skipped." : "\(r.skipped.count) images could not be decoded and were skipped.")
         The probe trained for \(r.probeSteps) full-batch steps (AdamW, early stopping on validation loss, classes balanced).
 
         ## In-distribution results (held-out test split, generators seen in training)
@@ -76,8 +76,11 @@ public enum ModelCard {
 
         ## Generators never seen in training (leave one generator out)
 
-        For each generator with at least \(r.config.minimumLOGOSamples) images: a probe trained without it (on the same
-        train/validation splits minus that generator), tested on all of its images against the real test images.
+        For each generator: a probe trained without it (on the same train/validation splits minus that generator),
+        tested against the real test images on those of its images that share no group with the probe's training or
+        validation data: its test and validation images, and its training images of prompts no other generator
+        rendered (an image whose prompt the probe saw rendered by another generator is left out, since the probe
+        learnt that content). Generators with fewer than \(r.config.minimumLOGOSamples) such images are not held out.
 
         | held-out generator | images | ROC-AUC | detected at P = 0.5 | reals kept real |
         |---|---:|---:|---:|---:|
@@ -90,7 +93,8 @@ public enum ModelCard {
 
         ## Robustness of the verdict
         Share of validation images whose verdict at P = 0.5 flips when the image is only re-encoded as JPEG
-        quality 95 (4:4:4): **\(pct(r.flipRateJPEG95))**; when it is downsized by 10% (bicubic): **\(pct(r.flipRateResize90))**.
+        quality 95 (4:4:4): **\(pct(r.flipRateJPEG95))** (of \(r.flipScored["jpeg95"] ?? 0) images); when it is downsized by 10%
+        (bicubic): **\(pct(r.flipRateResize90))** (of \(r.flipScored["resize90"] ?? 0)). \(r.flipFailures.isEmpty ? "Every validation image could be re-encoded." : "\(r.flipFailures.count) validation images could not be re-encoded and are left out (listed under flipFailures in model-card.json).")
 
         ## Known failure modes and limits
         - Content shortcut: the training fakes are mostly artistic or imaginative scenes, the reals ordinary photos

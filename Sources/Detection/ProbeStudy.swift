@@ -15,8 +15,8 @@ public struct ProbeStudy {
         public var seed: UInt64 = 0
         public var trainFraction = Dataset.trainFraction
         public var validationFraction = Dataset.validationFraction
-        /// Generators with fewer samples are reported but not held out on their own in LOGO.
-        public var minimumLOGOSamples = 20
+        /// Generators with fewer scorable held-out images (sharing no group with the training data) are not held out in LOGO.
+        public var minimumLOGOSamples = 8
         public var cacheDirectory = ".cache/features"
         public init(backboneWeights: String, data: String) {
             self.backboneWeights = backboneWeights
@@ -46,8 +46,14 @@ public struct ProbeStudy {
         public var perGenerator: [GeneratorResult]
         public var logo: [LOGOResult]
         public var logoMeanAUC: Double
+        /// Share of the scored validation images whose verdict flips under each view (NaN when none was scored).
         public var flipRateJPEG95: Double
         public var flipRateResize90: Double
+        /// Validation images each flip rate was measured on, by view ("jpeg95", "resize90").
+        public var flipScored: [String: Int]
+        /// "id (view): reason" for each validation image a view could not be made of (a failed JPEG re-encode):
+        /// left out of that flip rate and listed here, never scored as the unperturbed original.
+        public var flipFailures: [String]
         public var seconds: Double
     }
 
@@ -77,17 +83,27 @@ public struct ProbeStudy {
         let start = Date()
         let dataset = try Dataset.load(config.data)
         let (model, pre) = try backbone()
-        let tag = "\(config.backbone)-\(((config.data as NSString).lastPathComponent as NSString).deletingPathExtension)"
+        // The cache file is named by backbone and data set; inside, it records the weight file's digest and the
+        // preprocessing, so new weights (or preprocessing) make it stale and it is rebuilt.
+        let weightsDigest = try ContentDigest.file(path: config.backboneWeights)
+        // Sample ids are relative to their set ("<folder>:<path>"), so two sets that share a name are told apart by
+        // a hash of where they are.
+        let location = config.data.split(separator: ",").map { URL(fileURLWithPath: String($0)).standardizedFileURL.path }.joined(separator: ",")
+        let tag = "\(config.backbone)-\(((config.data as NSString).lastPathComponent as NSString).deletingPathExtension)-\(String(stableHash(location, 0) % 0xFFFF_FFFF, radix: 16))"
         var skipped: [String] = []
         func table(_ view: EmbeddingView, _ samples: [Sample]) throws -> EmbeddingTable {
             try FrozenFeatures.embed(samples, backbone: model, preprocessing: pre, view: view,
-                                     cachePath: "\(config.cacheDirectory)/\(tag)-\(view.rawValue).safetensors",
+                                     cachePath: "\(config.cacheDirectory)/\(tag)-\(view.rawValue).safetensors", weightsDigest: weightsDigest,
                                      progress: { done, total in if total > 0 && (done % 320 == 0 || done == total) { log("embedding (\(view.rawValue)): \(done)/\(total)") } },
-                                     onError: { s, e in skipped.append("\(s.id): \(e.localizedDescription)") })
+                                     onError: { s, e in skipped.append("\(s.id)\(view == .plain ? "" : " (\(view.rawValue))"): \(e.localizedDescription)") })
         }
         let all = try table(.plain, dataset.samples)
+        // Split the whole set (grouped, as every trainer does), then drop what could not be embedded: the test split
+        // is the one `eval --split test` scores, whatever failed to decode.
         let usable = dataset.filtered { all.index[$0.id] != nil }
-        let (train, val, test) = usable.split(train: config.trainFraction, validation: config.validationFraction, seed: config.seed)
+        let parts = dataset.split(train: config.trainFraction, validation: config.validationFraction, seed: config.seed)
+        let (train, val, test) = (parts.train.filtered { all.index[$0.id] != nil }, parts.validation.filtered { all.index[$0.id] != nil },
+                                  parts.test.filtered { all.index[$0.id] != nil })
         log("split: train \(train.samples.count), validation \(val.samples.count), test \(test.samples.count)")
         func labels(_ d: Dataset) -> [Int] { d.samples.map(\.label.rawValue) }
 
@@ -118,14 +134,18 @@ public struct ProbeStudy {
                                                 accuracy: Double(correct) / Double(idx.count), rocAUC: auc))
         }
 
-        // Leave one generator out: train without it (train and validation), test on the real test images
-        // and every image of the held-out generator.
+        // Leave one generator out: train without it (train and validation), test on the real test images and every
+        // image of the held-out generator that shares no split group (prompt, original, near-duplicate) with the
+        // training or validation data: its test and validation images, and its training images of groups no other
+        // generator rendered. Its images whose prompt other generators rendered in the training split are left out,
+        // since the model saw that content.
         var logo: [LOGOResult] = []
         let fakeGenerators = usable.filtered { $0.label == .fake }.generators
         for g in fakeGenerators {
-            let heldOut = usable.only(generators: [g]).samples
-            guard heldOut.count >= config.minimumLOGOSamples else { continue }
             let tr = train.excluding(generators: [g]), va = val.excluding(generators: [g])
+            let seenGroups = Set((tr.samples + va.samples).map(\.splitKey))
+            let heldOut = usable.only(generators: [g]).samples.filter { !seenGroups.contains($0.splitKey) }
+            guard heldOut.count >= config.minimumLOGOSamples else { continue }
             let p = LinearProbe.train(x: all.rows(tr.samples), y: labels(tr), validationX: all.rows(va.samples), validationY: labels(va), options: options)
             let cal = Calibrator.fit(.platt, logits: p.logits(all.rows(va.samples)), labels: labels(va))
             let reals = test.samples.filter { $0.label == .real }
@@ -142,11 +162,20 @@ public struct ProbeStudy {
 
         // Verdict flips on the validation split under re-encoding and a 10% downsize.
         let valPlain = valLogits.map { calibrator.probability(logit: $0) >= 0.5 }
+        // An image whose view cannot be made is left out and listed in flipFailures: the embedding step would
+        // otherwise score the unperturbed original in its place and count it as "did not flip".
+        var flipFailures: [String] = [], flipScored: [String: Int] = [:]
         func flipRate(_ view: EmbeddingView) throws -> Double {
-            let t = try table(view, val.samples)
-            let kept = val.samples.indices.filter { t.index[val.samples[$0].id] != nil }
+            let (makeable, failures) = Self.perturbable(val.samples, view: view)
+            flipFailures += failures
+            for f in failures { log("flip rate: left out \(f)") }
+            let t = try table(view, makeable)
+            let ok = Set(makeable.map(\.id))
+            let kept = val.samples.indices.filter { ok.contains(val.samples[$0].id) && t.index[val.samples[$0].id] != nil }
+            flipScored[view.rawValue] = kept.count
+            guard !kept.isEmpty else { return .nan }
             let p = probe.logits(t.rows(kept.map { val.samples[$0] })).map { calibrator.probability(logit: $0) >= 0.5 }
-            return Double(zip(kept, p).filter { valPlain[$0.0] != $0.1 }.count) / Double(max(kept.count, 1))
+            return Double(zip(kept, p).filter { valPlain[$0.0] != $0.1 }.count) / Double(kept.count)
         }
         let flipJPEG = try flipRate(.jpeg95), flipResize = try flipRate(.resize90)
 
@@ -162,7 +191,38 @@ public struct ProbeStudy {
                             splitSizes: ["train": train.samples.count, "validation": val.samples.count, "test": test.samples.count],
                             skipped: skipped, probeSteps: probe.steps, calibrator: calibrator, testRaw: testRaw, testCalibrated: testCal,
                             perGenerator: perGenerator, logo: logo, logoMeanAUC: logoMean, flipRateJPEG95: flipJPEG,
-                            flipRateResize90: flipResize, seconds: Date().timeIntervalSince(start))
+                            flipRateResize90: flipResize, flipScored: flipScored, flipFailures: flipFailures,
+                            seconds: Date().timeIntervalSince(start))
         return (report, detector)
+    }
+}
+
+extension ProbeStudy {
+    /// `image` re-encoded as JPEG quality 95 (4:4:4) and decoded again: the flip-rate check's re-encoding.
+    /// - Throws: the decoder's `ImageError` when the re-encoded bytes cannot be decoded (for example when they
+    ///   exceed `decoder`'s byte limit). Callers report it; they never score the original in its place.
+    public static func reencodedJPEG95(_ image: Image, decoder: ImageDecoder = ImageDecoder()) throws -> Image {
+        try decoder.decode(data: ImageEncoder.jpeg(image, quality: 95, subsampling: .s444), name: "JPEG q95 re-encode").image
+    }
+
+    /// The samples whose `view` can be made, and "id (view): reason" for each whose cannot (a failed JPEG
+    /// re-encode). Unreadable samples are kept: the embedding step reports those itself.
+    ///
+    /// `EmbeddingView.apply` falls back to the original image when a re-encode fails; checking here first keeps
+    /// such an image out of the flip rate instead of counting it as a verdict that did not flip.
+    public static func perturbable(_ samples: [Sample], view: EmbeddingView, reader: SampleReader = SampleReader(),
+                                   decoder: ImageDecoder = ImageDecoder()) -> (makeable: [Sample], failures: [String]) {
+        guard view == .jpeg95 else { return (samples, []) }
+        var makeable: [Sample] = [], failures: [String] = []
+        for s in samples {
+            guard let image = try? reader.image(s) else { makeable.append(s); continue }
+            do {
+                _ = try reencodedJPEG95(image, decoder: decoder)
+                makeable.append(s)
+            } catch {
+                failures.append("\(s.id) (\(view.rawValue)): re-encoding failed: \(error.localizedDescription)")
+            }
+        }
+        return (makeable, failures)
     }
 }

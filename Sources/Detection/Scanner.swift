@@ -9,8 +9,9 @@ public struct ScanResult: Sendable, Codable {
     public var height: Int?
     /// Calibrated P(AI-generated): the model's, or the ensemble's (mean of the models') with several.
     public var probability: Double?
-    /// Each model's calibrated P(AI), by model name (set when scanning with several models).
-    public var scores: [String: Double]?
+    /// Each model's calibrated P(AI), in the order of the scanner's `detectors` (set when scanning with several
+    /// models); kept by position, so two models that share a name are both counted (`Scanner.names` labels them).
+    public var scores: [Double]?
     public var views: Int?
     public var verdict: Verdict?
     public var errorKind: String?
@@ -30,6 +31,9 @@ public struct Scanner {
                                                       "heic", "heif", "avif"]
     public let decoder: ImageDecoder
     public let detectors: [Detector]
+    /// The models' display names, unique even when models share a name (`Detector.displayNames`); `names[i]`
+    /// labels `detectors[i]` and `ScanResult.scores[i]`.
+    public let names: [String]
     public var detector: Detector { detectors[0] }
     /// Also try files whose extension is not an image type (inside folders; named files are always tried).
     public var includeAllFiles: Bool
@@ -42,6 +46,7 @@ public struct Scanner {
         precondition(!detectors.isEmpty, "Scanner: at least one detector")
         self.decoder = decoder
         self.detectors = detectors
+        names = Detector.displayNames(detectors)
         self.includeAllFiles = includeAllFiles
     }
 
@@ -88,13 +93,14 @@ public struct Scanner {
             r.format = d.format.name
             r.width = d.image.width
             r.height = d.image.height
-            var scores: [String: Double] = [:]
+            // By position: every model counts, whatever its name.
+            var scores: [Double] = []
             for det in detectors {
                 let s = det.score(d.image)
-                scores[det.name] = s.probability
+                scores.append(s.probability)
                 r.views = max(r.views ?? 0, s.views.count)
             }
-            let p = scores.values.reduce(0, +) / Double(scores.count)
+            let p = scores.reduce(0, +) / Double(scores.count)
             r.probability = p
             if detectors.count > 1 { r.scores = scores }
             r.verdict = Verdict(probability: p)

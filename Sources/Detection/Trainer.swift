@@ -14,7 +14,11 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var filters: Int?
     public var dense: [Int]?
     public var inputSize: Int?
+    /// Weight initialisation, batch order and augmentation.
     public var seed: UInt64 = 0
+    /// The train / validation / test split (`Dataset.split`), separate from `seed` so that runs over several
+    /// seeds never re-deal the test split: every run of a study is judged on the same, unseen test images.
+    public var splitSeed: UInt64 = 0
     public var trainFraction = Dataset.trainFraction
     public var validationFraction = Dataset.validationFraction
     public var epochs = 10
@@ -138,11 +142,21 @@ public final class Trainer {
     @discardableResult
     public func run(resume: Bool = false) throws -> [TrainRecord] {
         try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
-        var dataset = try Dataset.load(config.data)
-        if !config.excludeGenerators.isEmpty { dataset = dataset.excluding(generators: Set(config.excludeGenerators)) }
-        if let cap = config.capPerGenerator { dataset = dataset.capped(perGenerator: cap, seed: config.seed) }
-        let (train, val, _) = dataset.split(train: config.trainFraction, validation: config.validationFraction, seed: config.seed)
+        // Split the whole set first, then leave generators out and cap: the test split stays that of the full set
+        // (what `eval --split test` scores), whatever is excluded.
+        let dataset = try Dataset.load(config.data)
+        var (train, val, _) = dataset.split(train: config.trainFraction, validation: config.validationFraction, seed: config.splitSeed)
+        if !config.excludeGenerators.isEmpty {
+            train = train.excluding(generators: Set(config.excludeGenerators))
+            val = val.excluding(generators: Set(config.excludeGenerators))
+        }
+        if let cap = config.capPerGenerator {
+            let trainShare = config.trainFraction / max(config.trainFraction + config.validationFraction, 1e-9)
+            train = train.capped(perGenerator: max(1, Int((Double(cap) * trainShare).rounded())), seed: config.seed)
+            val = val.capped(perGenerator: max(1, cap - Int((Double(cap) * trainShare).rounded())), seed: config.seed)
+        }
         guard !train.samples.isEmpty, !val.samples.isEmpty else { throw DatasetError.empty("training or validation split of \(config.data)") }
+        try writeSplitIds(train: train, validation: val)
 
         let (model, entry) = try Generator(seed: config.seed).withInitialization { try makeModel() }
         if let w = config.initialWeights {
@@ -270,6 +284,14 @@ public final class Trainer {
         }
         try? Curves.svg(state.history).write(toFile: (outputDirectory as NSString).appendingPathComponent("curves.svg"), atomically: true, encoding: .utf8)
         return state.history
+    }
+
+    /// The ids this run trains and validates on (`DIR/split.json`), so that any run can be audited for leaks.
+    public var splitPath: String { (outputDirectory as NSString).appendingPathComponent("split.json") }
+    func writeSplitIds(train: Dataset, validation: Dataset) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        try e.encode(["train": train.samples.map(\.id), "validation": validation.samples.map(\.id)]).write(to: URL(fileURLWithPath: splitPath))
     }
 
     func trainingMetadata() -> [String: String] {

@@ -106,7 +106,7 @@ public struct RobustnessStudy {
 
     func trainConfig(seed: UInt64, augmentation: Augmentation) -> TrainConfig {
         var c = TrainConfig(model: config.model, data: "\(directory)/data-seed-\(seed).csv")
-        c.seed = seed; c.epochs = config.epochs; c.batchSize = config.batchSize; c.patience = 3
+        c.seed = seed; c.splitSeed = seed; c.epochs = config.epochs; c.batchSize = config.batchSize; c.patience = 3
         c.convLayers = config.convLayers; c.filters = config.filters; c.dense = config.dense; c.learningRate = config.learningRate
         c.augmentation = augmentation
         return c

@@ -8,6 +8,9 @@ import Imaging
 /// serialises its own forward passes; explanations hold a model exclusively while they run).
 public final class Analyzer: Sendable {
     public let detectors: [Detector]
+    /// The models' names as clients see and pick them, unique even when two files share a name
+    /// (`Detector.displayNames`); `names[i]` is `detectors[i]`'s.
+    public let names: [String]
     public let limits: ImageLimits
     /// Overlays sent to clients are at most this many pixels on their longer side.
     public let overlaySide: Int
@@ -15,6 +18,7 @@ public final class Analyzer: Sendable {
     public init(detectors: [Detector], limits: ImageLimits = .default, overlaySide: Int = 768) {
         precondition(!detectors.isEmpty, "Analyzer needs at least one model")
         self.detectors = detectors
+        names = Detector.displayNames(detectors)
         self.limits = limits
         self.overlaySide = overlaySide
     }
@@ -30,6 +34,8 @@ public final class Analyzer: Sendable {
         public var probability: Double
         public var verdict: String
         public var placeholder: Bool
+        /// Whether the probability is calibrated (the model file carries a calibration fitted on validation data).
+        public var calibrated: Bool
     }
     public struct HeatmapOut: Sendable, Codable {
         public var model: String
@@ -49,7 +55,7 @@ public final class Analyzer: Sendable {
     public struct Report: Sendable, Codable {
         public var file: FileInfo
         public var models: [ModelScore]
-        /// Mean of the models' calibrated probabilities, and its band.
+        /// Mean of the models' probabilities (calibrated where each model is), and its band.
         public var ensemble: ModelScore
         public var provenance: ProvenanceReport
         public var fused: FusedVerdict
@@ -57,33 +63,44 @@ public final class Analyzer: Sendable {
         public var seconds: Double
     }
 
-    /// Scores one file's bytes. `models` picks models by name (empty = all); `explain` adds heat maps of the first
-    /// picked model. Throws `ImageError` for bad input and `AnalyzerError` for unknown options.
+    /// The position of the model a client names: its display name (`names`), or its own name where no other
+    /// loaded model carries it. Throws `AnalyzerError.unknownModel` listing the display names.
+    public func index(ofModel n: String) throws -> Int {
+        if let i = names.firstIndex(of: n) { return i }
+        let own = detectors.indices.filter { detectors[$0].name == n }
+        guard own.count == 1 else { throw AnalyzerError.unknownModel(n, available: names) }
+        return own[0]
+    }
+
+    /// Scores one file's bytes. `models` picks models by display name (empty = all; see `index(ofModel:)`); `explain`
+    /// adds heat maps of the first picked model. Throws `ImageError` for bad input and `AnalyzerError` for unknown options.
     public func analyze(_ bytes: [UInt8], name: String? = nil, models picked: [String] = [], explain: [ExplanationMethod] = []) throws -> Report {
         let start = Date()
-        let chosen = picked.isEmpty ? detectors : try picked.map { n in
-            guard let d = detectors.first(where: { $0.name == n }) else { throw AnalyzerError.unknownModel(n, available: detectors.map(\.name)) }
-            return d
-        }
+        // Positions, not names: two models that share a name are both scored, and either can be picked.
+        let chosen = picked.isEmpty ? Array(detectors.indices) : try picked.map { try index(ofModel: $0) }
         let decoded = try ImageDecoder(limits: limits).decode(data: bytes, name: name ?? "upload")
         let image = decoded.image
-        let scores = chosen.map { d -> ModelScore in
+        let scores = chosen.map { i -> ModelScore in
+            let d = detectors[i]
             let p = d.score(image).probability
-            return ModelScore(name: d.name, architecture: d.entry.name, probability: p, verdict: Verdict(probability: p).rawValue, placeholder: d.isPlaceholder)
+            return ModelScore(name: names[i], architecture: d.entry.name, probability: p, verdict: Verdict(probability: p).rawValue, placeholder: d.isPlaceholder,
+                              calibrated: d.metadata["aidetect.calibration"] != nil)
         }
         let mean = scores.map(\.probability).reduce(0, +) / Double(scores.count)
+        // Any placeholder member makes the ensemble's score uninformative (as in the CLI's scan).
         let ensemble = ModelScore(name: "ensemble", architecture: "mean", probability: mean, verdict: Verdict(probability: mean).rawValue,
-                                  placeholder: scores.allSatisfy(\.placeholder))
+                                  placeholder: scores.contains(where: \.placeholder), calibrated: scores.allSatisfy(\.calibrated))
         var provenance = ProvenanceReport.analyze(bytes)
         provenance.checkWatermark(decoded.image)
         var heatmaps: [HeatmapOut] = []
-        if let d = chosen.first {
+        if let first = chosen.first {
+            let d = detectors[first]
             let explainer = Explainer(detector: d)
             let scale = min(1, Double(overlaySide) / Double(max(image.width, image.height)))
             let small = scale < 1 ? image.resized(width: max(1, Int(Double(image.width) * scale)), height: max(1, Int(Double(image.height) * scale)), filter: .area) : image
             for m in explain {
                 for map in try explainer.explain(small, method: m) {
-                    heatmaps.append(HeatmapOut(model: d.name, method: map.name, width: map.width, height: map.height,
+                    heatmaps.append(HeatmapOut(model: names[first], method: map.name, width: map.width, height: map.height,
                                                overlayPNG: Data(ImageEncoder.png(map.overlay(on: small))).base64EncodedString()))
                 }
             }

@@ -103,8 +103,8 @@ public func buildApplication(analyzer: Analyzer, configuration: ServerConfigurat
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPI.document)))
     }
     router.get("/api/v1/models") { _, _ in
-        try json(["models": analyzer.detectors.map { d -> [String: Any] in
-            ["name": d.name, "architecture": d.entry.name, "summary": d.entry.summary, "reference": d.entry.reference,
+        try json(["models": zip(analyzer.detectors, analyzer.names).map { d, name -> [String: Any] in
+            ["name": name, "architecture": d.entry.name, "summary": d.entry.summary, "reference": d.entry.reference,
              "inputSize": d.preprocessing.inputSize, "placeholder": d.isPlaceholder, "calibrated": d.metadata["aidetect.calibration"] != nil,
              "description": d.metadata["aidetect.description"] ?? ""]
         }] as [String: Any])

@@ -1,6 +1,7 @@
 /// The upload page: self-contained (no CDN, no external fonts), usable by keyboard and screen reader, and at
 /// phone width. It posts each chosen or dropped file to /api/v1/analyze and shows the verdict band, each model's
-/// calibrated probability, heat maps with a toggle, the provenance evidence, and a JSON download.
+/// probability (marked "uncalibrated" where the response's `models[].calibrated` is false), heat maps with a
+/// toggle, the provenance evidence, and a JSON download.
 enum Page {
     static let html = #"""
 <!doctype html>
@@ -47,7 +48,9 @@ enum Page {
   <div id="status" role="status" aria-live="polite" class="muted"></div>
   <div id="results"></div>
 </main>
-<footer class="muted"><p>Scores are calibrated probabilities from the models listed; "uncertain" means the models cannot tell.
+<footer class="muted"><p>Scores are the models' probabilities that the image is AI-made. They are calibrated only where
+a model's card says so (see <a href="/api/v1/models">the model list</a>); a model marked "uncalibrated" gives a raw score,
+not a frequency you can rely on. "Uncertain" means the models cannot tell.
 Provenance evidence comes from the file's metadata; missing metadata is not evidence of a real photo.
 API: <a href="/openapi.json">/openapi.json</a>.</p></footer>
 <script>
@@ -93,8 +96,8 @@ function render(box, file, r) {
   const basis = r.fused.basis === "model" ? "from the models" : "from " + r.fused.basis;
   let html = `<h2 class="verdict"><span class="band ${esc(verdict)}">${esc(verdict)}</span></h2>
     <p>Verdict ${esc(basis)}; ensemble P(AI) ${pct(r.ensemble.probability)}. ${esc(r.file.format)} ${r.file.width}×${r.file.height}.</p>
-    <table><caption class="muted">Calibrated probability per model</caption><tr><th scope="col">Model</th><th scope="col">P(AI)</th><th scope="col">Band</th></tr>` +
-    r.models.map(m => `<tr><td>${esc(m.name)}${m.placeholder ? " (untrained placeholder)" : ""}</td><td>${pct(m.probability)}</td><td>${esc(m.verdict)}</td></tr>`).join("") + `</table>`;
+    <table><caption class="muted">P(AI) per model</caption><tr><th scope="col">Model</th><th scope="col">P(AI)</th><th scope="col">Band</th></tr>` +
+    r.models.map(m => `<tr><td>${esc(m.name)}${m.placeholder ? " (untrained placeholder)" : ""}${m.calibrated === false ? " (uncalibrated)" : ""}</td><td>${pct(m.probability)}</td><td>${esc(m.verdict)}</td></tr>`).join("") + `</table>`;
   if (r.heatmaps.length) {
     html += `<div class="toggles" role="group" aria-label="Heat map"><button type="button" aria-pressed="true" data-src="">image</button>` +
       r.heatmaps.map((h, i) => `<button type="button" aria-pressed="false" data-i="${i}">${esc(h.method)}</button>`).join("") + `</div>`;

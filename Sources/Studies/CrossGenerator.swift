@@ -11,7 +11,9 @@ import Torch
 /// Each data source is a pool: its fakes are judged against its own reals (CIFAR fakes against CIFAR reals,
 /// Stable Diffusion fakes against the photos of the same set), so that content is not the signal. A cell
 /// (trained on A, tested on B) is the accuracy on B's test fakes together with the test reals of B's pool.
-/// Splits are stratified per (label, generator), so a generator's test images are the same in every run.
+/// One split for every run: `standardSplit(seed: 0)` of the merged set (grouped by prompt, original and
+/// near-duplicate; stratified per (label, generator)), pinned in the study's manifest. A run's seed varies the
+/// weights, batch order and augmentation only, so no run of any seed trains on a test image.
 public struct CrossGeneratorStudy {
     public struct Config: Sendable, Codable, Equatable {
         /// Data sources (folder, tar, tar.gz or CSV each); every source is a pool of reals and fakes.
@@ -83,7 +85,8 @@ public struct CrossGeneratorStudy {
             for g in d.generators { pools[g] = name }
             samples += d.samples
         }
-        let all = Dataset(samples: samples).capped(perGenerator: config.cap, seed: 0)
+        // Grouped across the sources too (an image in two sources, near-duplicates), then capped.
+        let all = try Dataset(samples: samples).annotatedGroups().capped(perGenerator: config.cap, seed: 0)
         let counts = Dictionary(grouping: all.samples.filter { $0.label == .fake }, by: \.generator).mapValues(\.count)
         let gens = config.generators.isEmpty
             ? counts.filter { $0.value >= config.minimumImages }.keys.sorted()
@@ -100,7 +103,7 @@ public struct CrossGeneratorStudy {
         let fakeGens = Set(all.samples.filter { $0.label == .fake }.map(\.generator))
         let test = all.standardSplit(seed: 0).test
         let combined = directory + "/data.csv"
-        try writeManifest(all, to: combined)
+        try writeManifest(all, to: combined, pinned: all)
         log("\(all.samples.count) images, generators: \(gens.joined(separator: ", ")); \(test.samples.count) test images")
 
         /// Accuracy of the model in `runDir` on each generator's cell.
@@ -118,7 +121,7 @@ public struct CrossGeneratorStudy {
             let dir = "\(directory)/runs/seed-\(seed)/\(name)"
             var c = TrainConfig(model: config.model, data: combined)
             c.convLayers = config.convLayers; c.filters = config.filters; c.dense = config.dense; c.inputSize = config.inputSize
-            c.seed = seed; c.epochs = config.epochs; c.batchSize = config.batchSize; c.learningRate = config.learningRate
+            c.seed = seed; c.splitSeed = 0; c.epochs = config.epochs; c.batchSize = config.batchSize; c.learningRate = config.learningRate
             c.patience = config.patience
             if !config.augment { c.augmentation = .none; c.augmentation.flipProbability = 0.5 }
             // Only the kept fakes and the reals of their pools.
@@ -164,9 +167,17 @@ public struct CrossGeneratorStudy {
         return cell.isEmpty ? .nan : BinaryMetrics(probabilities: cell.map { $0.probability! }, labels: cell.map(\.label)).accuracy
     }
 
-    /// A manifest of the merged set (absolute paths and tar members), which `Trainer` reads like any data set.
-    func writeManifest(_ d: Dataset, to path: String) throws {
-        try d.writeManifest(to: path)
+    /// A manifest of `d` (absolute paths and tar members, ids and groups kept), which `Trainer` reads like any data
+    /// set, each sample pinned to its part of the study's split of `pinned` (`standardSplit(seed: 0)`): whatever
+    /// subset a run trains on, it never re-deals the test split.
+    func writeManifest(_ d: Dataset, to path: String, pinned: Dataset, extraPins: [String: SplitPart] = [:]) throws {
+        let parts = pinned.standardSplit(seed: 0)
+        var pins: [String: SplitPart] = [:]
+        for s in parts.train.samples { pins[s.id] = .train }
+        for s in parts.validation.samples { pins[s.id] = .validation }
+        for s in parts.test.samples { pins[s.id] = .test }
+        pins.merge(extraPins) { _, new in new }
+        try d.writeManifest(to: path, pinning: pins)
     }
 
     public static func markdown(_ r: Report) -> String {

@@ -9,7 +9,8 @@ import Torch
 /// other k images), with the standard deviation as error bars.
 ///
 /// The k images come from the held-out generator's training split of the cross-generator study, so its test
-/// images are never seen; `Trainer` keeps 15% of them (at least one when k >= 5) for validation.
+/// images are never seen, and all k are pinned to the training split: k is the number of training images added.
+/// Every other image keeps its part of the study's split (`standardSplit(seed: 0)`), whatever the run's seed.
 public struct FewShotStudy {
     public struct Config: Sendable, Codable, Equatable {
         public var crossgen: CrossGeneratorStudy.Config
@@ -64,7 +65,7 @@ public struct FewShotStudy {
                 let base = "\(directory)/runs/seed-\(seed)/without-\(h)"
                 if !FileManager.default.fileExists(atPath: base + "/best.safetensors") {
                     let manifest = "\(directory)/fewshot-\(h)-base.csv"
-                    try cg.writeManifest(others, to: manifest)
+                    try cg.writeManifest(others, to: manifest, pinned: all)
                     var c = trainConfig(manifest, seed: seed)
                     c.epochs = config.crossgen.epochs
                     c.learningRate = config.crossgen.learningRate
@@ -83,7 +84,8 @@ public struct FewShotStudy {
                         let ordered = candidates.map { ($0, stableHash($0.id, seed &+ 4242)) }.sorted { $0.1 < $1.1 }.map(\.0)
                         let shots = Array(ordered.prefix(k))
                         let manifest = dir + "/data.csv"
-                        try cg.writeManifest(Dataset(samples: others.samples + shots), to: manifest)
+                        try cg.writeManifest(Dataset(samples: others.samples + shots), to: manifest, pinned: all,
+                                             extraPins: Dictionary(uniqueKeysWithValues: shots.map { ($0.id, SplitPart.train) }))
                         var c = trainConfig(manifest, seed: seed)
                         c.initialWeights = model
                         c.epochs = config.epochs
@@ -118,13 +120,14 @@ public struct FewShotStudy {
         let x = config.crossgen
         var c = TrainConfig(model: x.model, data: data)
         c.convLayers = x.convLayers; c.filters = x.filters; c.dense = x.dense; c.inputSize = x.inputSize
-        c.seed = seed; c.batchSize = x.batchSize; c.patience = x.patience
+        c.seed = seed; c.splitSeed = 0; c.batchSize = x.batchSize; c.patience = x.patience
         if !x.augment { c.augmentation = .none; c.augmentation.flipProbability = 0.5 }
         return c
     }
 
     public static func markdown(_ r: Report) -> String {
-        var s = "| held out | " + r.config.shots.map { "k=\($0)" }.joined(separator: " | ") + " |\n|---|" + String(repeating: "---:|", count: r.config.shots.count) + "\n"
+        var s = "Accuracy (%) on the held-out generator's test cell after fine-tuning with k of its images added to the training split (mean ± sd over seeds).\n\n"
+        s += "| held out | " + r.config.shots.map { "k=\($0)" }.joined(separator: " | ") + " |\n|---|" + String(repeating: "---:|", count: r.config.shots.count) + "\n"
         for (h, pts) in r.curves.sorted(by: { $0.key < $1.key }) {
             s += "| \(h) | " + pts.map { String(format: "%.1f ± %.1f", $0.accuracy.mean * 100, $0.accuracy.sd * 100) }.joined(separator: " | ") + " |\n"
         }
@@ -144,7 +147,7 @@ public struct FewShotStudy {
             s += String(format: "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/><text x=\"8\" y=\"%.1f\" font-size=\"11\">%.0f%%</text>", pad, w - pad, y(a), y(a), y(a) + 4, a * 100)
         }
         for k in r.config.shots { s += String(format: "<text x=\"%.1f\" y=\"%.0f\" font-size=\"11\" text-anchor=\"middle\">%d</text>", x(k), h - pad + 16, k) }
-        s += "<text x=\"\(Int(w / 2))\" y=\"\(Int(h - 10))\" font-size=\"12\" text-anchor=\"middle\">images of the held-out generator (log scale)</text>"
+        s += "<text x=\"\(Int(w / 2))\" y=\"\(Int(h - 10))\" font-size=\"12\" text-anchor=\"middle\">training images added from the held-out generator (log scale)</text>"
         for (i, (gen, pts)) in r.curves.sorted(by: { $0.key < $1.key }).enumerated() {
             let c = colours[i % colours.count]
             let valid = pts.filter { !$0.accuracy.mean.isNaN }

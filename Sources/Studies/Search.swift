@@ -64,7 +64,7 @@ struct StudyRunner {
         let start = Date()
         var c = TrainConfig(model: model, data: data)
         c.convLayers = convLayers; c.filters = filters; c.dense = dense; c.inputSize = 32
-        c.epochs = epochs; c.batchSize = batchSize; c.seed = seed; c.patience = 3
+        c.epochs = epochs; c.batchSize = batchSize; c.seed = seed; c.splitSeed = seed; c.patience = 3
         log("training \(name)")
         let t = Trainer(config: c, outputDirectory: dir)
         let history = try t.run(resume: FileManager.default.fileExists(atPath: dir + "/checkpoint.safetensors"))

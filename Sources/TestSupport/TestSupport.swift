@@ -32,6 +32,10 @@ public enum TestSupport {
         return FileManager.default.fileExists(atPath: candidate.path) ? candidate : nil
     }
 
+    /// Whether ../shared/data (or $AIDETECT_DATA) is present: the condition a data-dependent test passes to
+    /// `.enabled(if:)`, so that `swift test` lists it as skipped, with its reason, on a checkout without the data.
+    public static var hasSharedData: Bool { sharedData != nil }
+
     /// The package root (found from this source file's location).
     public static var repositoryRoot: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -42,6 +46,9 @@ public enum TestSupport {
         let u = repositoryRoot.appendingPathComponent(".cache").appendingPathComponent(relative)
         return FileManager.default.fileExists(atPath: u.path) ? u : nil
     }
+
+    /// Whether `.cache/<relative>` is present (scripts/fetch_pretrained.sh fetched it): for `.enabled(if:)`.
+    public static func hasCached(_ relative: String) -> Bool { cached(relative) != nil }
 }
 
 extension TestSupport {

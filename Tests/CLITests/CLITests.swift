@@ -112,7 +112,8 @@ struct CLITests {
         let r = try runCLI(["init-model", "lenet_baseline", "--output", out])
         #expect(r.status == 0, "\(r.stderr)")
         let d = try Detector(path: out)
-        #expect(d.entry.name == "lenet_baseline" && !d.isPlaceholder)
+        #expect(d.entry.name == "lenet_baseline")
+        #expect(d.isPlaceholder, "an untrained init-model file is a placeholder, --placeholder or not")
         let imported = dir.appendingPathComponent("imp.safetensors").path
         let i = try runCLI(["import", "Tests/ModelsTests/Fixtures/ckpt_zip.pt", "--architecture", "resnet20", "--output", imported])
         // The fixture is a ResNet-8 with extra tensors: a clear error, not a crash.
@@ -157,9 +158,19 @@ struct TrainEvalCLITests {
                             "--conv-layers", "1", "--filters", "4", "--dense", "8", "--augment", "none"])
         #expect(t.status == 0, "\(t.stderr)")
         #expect(t.stdout.contains("epoch 2/2"))
-        let e = try runCLI(["eval", "--model", out + "/best.safetensors", "--data", data, "--output", root.appendingPathComponent("eval").path])
-        #expect(e.status == 0, "\(e.stderr)")
-        #expect(e.stdout.contains("ROC-AUC") && e.stdout.contains("1 unreadable"))
+        // All images: its own training data (warned), one unreadable file (named, exit 2, the others scored).
+        let e = try runCLI(["eval", "--model", out + "/best.safetensors", "--data", data, "--split", "all", "--output", root.appendingPathComponent("eval").path])
+        #expect(e.status == 2, "\(e.stderr)")
+        #expect(e.stdout.contains("ROC-AUC") && e.stdout.contains("1 unreadable") && e.stdout.contains("24 images"))
+        #expect(e.stderr.contains("warning:") && e.stderr.contains("do not measure generalisation") && e.stderr.contains("broken.png"))
+        // The default is the test split the model never saw: no warning; exit 2 only if the broken file is in it.
+        let testIds = try Dataset.load(data).standardSplit(seed: 0).test.samples.map(\.id)
+        let plain = try runCLI(["eval", "--model", out + "/best.safetensors", "--data", data + "/"])
+        #expect(plain.status == (testIds.contains { $0.hasSuffix("broken.png") } ? 2 : 0), "\(plain.stderr)")
+        #expect(plain.stdout.contains("test split, split seed 0") && plain.stdout.contains("\(testIds.count - (testIds.contains { $0.hasSuffix("broken.png") } ? 1 : 0)) images"))
+        #expect(!plain.stderr.contains("warning:"))
+        let reseeded = try runCLI(["eval", "--model", out + "/best.safetensors", "--data", data, "--split-seed", "1"])
+        #expect(reseeded.stderr.contains("use --split-seed 0"), "\(reseeded.stderr)")
         let html = try String(contentsOfFile: root.appendingPathComponent("eval/evaluation.html").path, encoding: .utf8)
         #expect(html.contains("<svg") && !html.contains("http://cdn") && !html.contains("<script src"))
         let c = try runCLI(["calibrate", "--model", out + "/best.safetensors", "--data", data, "--method", "temperature",
@@ -187,5 +198,78 @@ struct EnsembleScanTests {
         #expect(abs(p - scores.values.reduce(0, +) / 2) < 1e-9)
         #expect(row["placeholder"] as? Bool == true, "an ensemble with a placeholder says so")
         #expect(try runCLI(["scan", "samples", "--model", m, "--models", m]).status == 64)
+    }
+
+    /// Two files of one architecture carry the same name: `--models a,b` scores and averages both, each under a
+    /// name of its own (ensembles are kept by position, not by name).
+    @Test func twoModelsOfOneArchitectureAreBothAveraged() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ens-same-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = dir.appendingPathComponent("a.safetensors").path, b = dir.appendingPathComponent("b.safetensors").path
+        #expect(try runCLI(["init-model", "lenet_baseline", "--output", a, "--seed", "1"]).status == 0)
+        #expect(try runCLI(["init-model", "lenet_baseline", "--output", b, "--seed", "2"]).status == 0)
+        func row(_ args: [String]) throws -> [String: Any] {
+            let r = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--json"] + args)
+            return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
+        }
+        let pa = try #require(try row(["--model", a])["probability"] as? Double)
+        let pb = try #require(try row(["--model", b])["probability"] as? Double)
+        #expect(abs(pa - pb) > 1e-6, "differently seeded models score differently, so dropping one would show")
+        let ensemble = try row(["--models", "\(a),\(b)"])
+        let scores = try #require(ensemble["scores"] as? [String: Double])
+        #expect(scores.count == 2)
+        #expect(ensemble["models"] as? [String] == ["lenet_baseline (a.safetensors)", "lenet_baseline (b.safetensors)"])
+        #expect(abs((scores["lenet_baseline (a.safetensors)"] ?? .nan) - pa) < 1e-6)
+        #expect(abs((scores["lenet_baseline (b.safetensors)"] ?? .nan) - pb) < 1e-6)
+        let p = try #require(ensemble["probability"] as? Double)
+        #expect(abs(p - (pa + pb) / 2) < 1e-6, "the ensemble is the mean of both models")
+    }
+
+    /// The library behind `--models`: the scanner keeps its models by position and names them apart.
+    @Test func scannerKeepsModelsThatShareANameByPosition() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ens-lib-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = dir.appendingPathComponent("a.safetensors").path, b = dir.appendingPathComponent("b.safetensors").path
+        #expect(try runCLI(["init-model", "lenet_baseline", "--output", a, "--seed", "3"]).status == 0)
+        #expect(try runCLI(["init-model", "lenet_baseline", "--output", b, "--seed", "4"]).status == 0)
+        let da = try Detector(path: a), db = try Detector(path: b)
+        #expect(da.name == db.name)
+        let scanner = Scanner(decoder: ImageDecoder(), detectors: [da, db])
+        #expect(scanner.names == ["\(da.name) (a.safetensors)", "\(db.name) (b.safetensors)"])
+        #expect(Detector.displayNames([da, da]) == ["\(da.name) (a.safetensors)", "\(da.name) (a.safetensors) #2"])
+        #expect(Detector.displayNames([da]) == [da.name])
+        let file = TestSupport.repositoryRoot.appendingPathComponent("samples/real-earth-apollo17.jpg").path
+        let image = try ImageDecoder().decode(path: file).image
+        let expected = [da.score(image).probability, db.score(image).probability]
+        let r = scanner.scan(file: file)
+        let scores = try #require(r.scores)
+        #expect(scores.count == 2)
+        for (s, e) in zip(scores, expected) { #expect(abs(s - e) < 1e-9) }
+        #expect(abs((r.probability ?? .nan) - (expected[0] + expected[1]) / 2) < 1e-9)
+    }
+
+    /// `init-model` writes random weights: scanning with the file warns that it is a placeholder, in every format.
+    @Test func untrainedInitModelScansWithPlaceholderWarning() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("init-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let m = dir.appendingPathComponent("untrained.safetensors").path
+        let w = try runCLI(["init-model", "lenet_baseline", "--output", m])
+        #expect(w.status == 0, "\(w.stderr)")
+        let table = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--model", m])
+        #expect(table.stdout.contains("NOTE: model 'lenet_baseline' is an untrained PLACEHOLDER"), "\(table.stdout)")
+        let json = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--model", m, "--json"])
+        let row = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stderr)")
+        #expect(row["placeholder"] as? Bool == true)
+        let csv = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--model", m, "--csv"])
+        let lines = csv.stdout.split(separator: "\n")
+        #expect(lines.count == 2 && lines[1].contains(",lenet_baseline,true,"), "\(csv.stdout)")
+        // The bundled model is trained: no warning.
+        let trained = try runCLI(["scan", "samples/real-earth-apollo17.jpg"])
+        #expect(!trained.stdout.contains("PLACEHOLDER"))
+        // The old flag is still accepted.
+        #expect(try runCLI(["init-model", "lenet_baseline", "--output", m, "--placeholder"]).status == 0)
     }
 }

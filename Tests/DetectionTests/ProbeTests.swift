@@ -52,6 +52,90 @@ struct ProbeTests {
         #expect(TestSupport.allClose(t2.rows(Array(ds.samples.prefix(2))), t1.rows(Array(ds.samples.prefix(2))), rtol: 0, atol: 0).ok)
     }
 
+    /// A changed backbone weight file makes the embedding cache stale: everything is embedded again with the new
+    /// weights (not served from the old cache), and the rebuilt cache is then reused. Other preprocessing, or other
+    /// weights when the caller passes no digest (the state dict's is used), make it stale too.
+    @Test func changedBackboneWeightsInvalidateEmbeddingCache() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("emb-weights-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        for (label, gen) in [("real", "a"), ("fake", "b")] {
+            let d = root.appendingPathComponent("data/\(label)/\(gen)")
+            try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+            for i in 0..<3 {
+                let img = Image(width: 36, height: 28, fill: (UInt8(30 + i * 50), label == "real" ? 180 : 20, 70))
+                try Data(ImageEncoder.png(img)).write(to: d.appendingPathComponent("\(i).png"))
+            }
+        }
+        let samples = try Dataset.load(root.appendingPathComponent("data").path).samples
+        #expect(samples.count == 6)
+        let pre = Preprocessing(inputSize: 32, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], policy: .resize)
+        let weights = root.appendingPathComponent("backbone.safetensors").path
+        let cache = root.appendingPathComponent("cache/emb.safetensors").path
+        // The backbone as a probe run makes it: a fresh model loaded from the weight file.
+        func loadBackbone() throws -> ResNet {
+            let m = ResNet(block: .basic, counts: [1, 1, 1, 1], classes: 1)
+            try m.loadStateDict(try Safetensors.load(path: weights).tensors)
+            return m
+        }
+        // Embeds all samples through `cachePath`, keyed as ProbeStudy keys it; returns the table and how many
+        // samples had to be embedded (0 = all served from the cache).
+        func embed(_ m: ResNet, _ p: Preprocessing, cachePath: String? = nil, digest: Bool = true) throws -> (EmbeddingTable, Int) {
+            var embedded = -1
+            let weightsDigest: String? = try digest ? ContentDigest.file(path: weights) : nil
+            let t = try FrozenFeatures.embed(samples, backbone: m, preprocessing: p, cachePath: cachePath ?? cache,
+                                             weightsDigest: weightsDigest, progress: { _, total in embedded = total })
+            return (t, embedded)
+        }
+
+        let original = ResNet(block: .basic, counts: [1, 1, 1, 1], classes: 1).stateDict()
+        try Safetensors.save(original, path: weights)
+        let first = try loadBackbone()
+        let (t1, n1) = try embed(first, pre)
+        #expect(n1 == samples.count)
+        #expect(try embed(first, pre).1 == 0, "same weights and preprocessing: the cache is reused")
+
+        // New weights in the same file (every floating-point tensor shifted, so they differ whatever the RNG did).
+        let oldDigest = try ContentDigest.file(path: weights)
+        try Safetensors.save(original.mapValues { $0.dtype.isFloatingPoint ? $0 + 0.05 : $0 }, path: weights)
+        #expect(try ContentDigest.file(path: weights) != oldDigest)
+        let second = try loadBackbone()
+        let (t2, n2) = try embed(second, pre)
+        #expect(n2 == samples.count, "new weights: the stale cache is ignored and every sample embedded again")
+        let fresh = try FrozenFeatures.embed(samples, backbone: second, preprocessing: pre, cachePath: nil)
+        #expect(TestSupport.allClose(t2.rows(samples), fresh.rows(samples)).ok, "the rows are the new backbone's")
+        #expect(!TestSupport.allClose(t2.rows(samples), t1.rows(samples)).ok, "the new backbone embeds differently")
+        #expect(try embed(second, pre).1 == 0, "the rebuilt cache is reused")
+
+        // Other preprocessing: stale as well.
+        var other = pre
+        other.mean = [0.4, 0.45, 0.5]
+        #expect(try embed(second, other).1 == samples.count)
+
+        // No digest given: the state dict's digest keys the cache, so swapping the backbone still invalidates it.
+        let byStateDict = root.appendingPathComponent("cache/by-state-dict.safetensors").path
+        #expect(try embed(first, pre, cachePath: byStateDict, digest: false).1 == samples.count)
+        #expect(try embed(first, pre, cachePath: byStateDict, digest: false).1 == 0)
+        #expect(try embed(second, pre, cachePath: byStateDict, digest: false).1 == samples.count)
+    }
+
+    /// The weights digest depends on the bytes only, not on how they were read in pieces.
+    @Test func contentDigestDependsOnBytesNotPieces() {
+        let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        var whole = ContentDigest()
+        whole.update(bytes)
+        var pieces = ContentDigest()
+        for r in [0..<3, 3..<11, 11..<512, 512..<1000] { pieces.update(Array(bytes[r])) }
+        #expect(whole.hex == pieces.hex && whole.hex.count == 16)
+        var changed = bytes
+        changed[999] ^= 1
+        var c = ContentDigest()
+        c.update(changed)
+        #expect(c.hex != whole.hex)
+        var shorter = ContentDigest()
+        shorter.update(Array(bytes.prefix(999)))
+        #expect(shorter.hex != whole.hex)
+    }
+
     @Test func calibratedDetectorFileRoundTrip() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("det-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

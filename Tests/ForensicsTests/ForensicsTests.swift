@@ -168,11 +168,9 @@ func zlibStored(_ data: [UInt8]) -> [UInt8] {
 @Suite struct ProvenanceSharedDataTests {
     /// Every original in ../shared/data/provenance-originals.tar: the fakes that carry generator metadata are
     /// named, the reals never lean AI, and nothing fails.
-    @Test func provenanceOriginals() throws {
-        guard let data = TestSupport.sharedData else {
-            print("skipped: ../shared/data is absent (set AIDETECT_DATA to run this test)")
-            return
-        }
+    @Test(.enabled(if: TestSupport.hasSharedData, "needs ../shared/data (set AIDETECT_DATA): provenance-originals.tar"))
+    func provenanceOriginals() throws {
+        let data = try #require(TestSupport.sharedData)
         let tar = try TarArchive(path: data.appendingPathComponent("provenance-originals.tar").path)
         var named: [String: String] = [:]
         for name in tar.names where !name.hasSuffix("/") {

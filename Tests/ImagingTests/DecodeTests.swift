@@ -129,11 +129,9 @@ struct DecodeTests {
     }
 
     /// Every image in the c2pa-rs fixtures and the provenance originals decodes (skipped without ../shared).
-    @Test func sharedCorpusDecodes() throws {
-        guard let data = TestSupport.sharedData else {
-            print("skip: ../shared/data not present (real-world decoder corpus)")
-            return
-        }
+    @Test(.enabled(if: TestSupport.hasSharedData, "needs ../shared/data (set AIDETECT_DATA): real-world decoder corpus"))
+    func sharedCorpusDecodes() throws {
+        let data = try #require(TestSupport.sharedData)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("corpus-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

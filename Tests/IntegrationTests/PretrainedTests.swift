@@ -23,11 +23,12 @@ struct PretrainedTests {
 
     /// The imported EfficientNet-Lite0 reproduces the reference script's ImageNet top-1 on the 800 bench256
     /// ImageNet photos (scripts/reference_efficientnet_top1.py) within 0.5%.
-    @Test func efficientNetLite0ImageNetTop1() throws {
-        guard let data = TestSupport.sharedData, let weights = TestSupport.cached("pretrained/efficientnet-lite0.pth") else {
-            print("skip: needs ../shared/data and scripts/fetch_pretrained.sh (EfficientNet-Lite0 ImageNet top-1)")
-            return
-        }
+    @Test(.enabled(if: TestSupport.hasSharedData, "needs ../shared/data (set AIDETECT_DATA): bench256.tar"),
+          .enabled(if: TestSupport.hasCached("pretrained/efficientnet-lite0.pth"),
+                   "needs .cache/pretrained/efficientnet-lite0.pth: run scripts/fetch_pretrained.sh"))
+    func efficientNetLite0ImageNetTop1() throws {
+        let data = try #require(TestSupport.sharedData)
+        let weights = try #require(TestSupport.cached("pretrained/efficientnet-lite0.pth"))
         let refURL = URL(fileURLWithPath: TestSupport.fixture("ModelsTests", "efficientnet_lite0_reference.json"))
         let ref = try JSONDecoder().decode(Reference.self, from: Data(contentsOf: refURL))
         let model = EfficientNetLite(classes: 1000)
@@ -60,11 +61,9 @@ struct PretrainedTests {
 
     /// The four akamaster CIFAR-10 ResNets classify the JPEG CIFAR-10 test images about as the data README
     /// reports (about 81% for ResNet-20 and 83% for ResNet-56 on 3,000 images); here the first 500.
-    @Test func akamasterCIFARAccuracy() throws {
-        guard let data = TestSupport.sharedData else {
-            print("skip: needs ../shared/data (CIFAR ResNet accuracy)")
-            return
-        }
+    @Test(.enabled(if: TestSupport.hasSharedData, "needs ../shared/data (set AIDETECT_DATA): cifar10.tar.gz and akamaster weights"))
+    func akamasterCIFARAccuracy() throws {
+        let data = try #require(TestSupport.sharedData)
         let classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
         let p = Process()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cifar-\(UUID().uuidString)")

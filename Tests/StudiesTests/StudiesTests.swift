@@ -7,7 +7,7 @@ import Imaging
 
 /// Two pools of 32 px PNGs: pool A (reals: gradients; fakes "checker" and "stripes" with planted patterns),
 /// pool B (reals: flat colours; fake "dots").
-func makeStudySet() throws -> (URL, [String]) {
+func makeStudySet(stripes: Int = 40) throws -> (URL, [String]) {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("study-\(UUID().uuidString)")
     var rng = SplitMix64(seed: 9)
     func write(_ pool: String, _ label: String, _ gen: String, _ n: Int, _ pixel: (Int, Int, Int, Double) -> Double) throws {
@@ -22,7 +22,7 @@ func makeStudySet() throws -> (URL, [String]) {
     }
     try write("a", "real", "photo-a", 40) { x, y, c, b in b + Double(x + y + 5 * c) }
     try write("a", "fake", "checker", 40) { x, y, c, b in b + Double(x + y + 5 * c) + ((x + y) % 2 == 0 ? 50 : 0) }
-    try write("a", "fake", "stripes", 40) { x, y, c, b in b + Double(x + y + 5 * c) + (x % 4 < 2 ? 50 : 0) }
+    try write("a", "fake", "stripes", stripes) { x, y, c, b in b + Double(x + y + 5 * c) + (x % 4 < 2 ? 50 : 0) }
     try write("b", "real", "photo-b", 40) { _, _, c, b in b + Double(10 * c) }
     try write("b", "fake", "dots", 40) { x, y, c, b in b + Double(10 * c) + (x % 8 < 3 && y % 8 < 3 ? 90 : 0) }
     return (root, [root.appendingPathComponent("a").path, root.appendingPathComponent("b").path])
@@ -56,9 +56,38 @@ struct StudyDriverTests {
         #expect(diagonal.reduce(0, +) / Double(diagonal.count) > 0.6, "in-distribution accuracies \(diagonal)")
         #expect(r.testCounts["checker"] == 6)
         for f in ["crossgen.json", "crossgen.md", "crossgen.html"] { #expect(FileManager.default.fileExists(atPath: out + "/" + f)) }
+        // Seeds vary the weights, never the split: no run of seed 1 trains or validates on a test image.
+        let test = Set(try CrossGeneratorStudy(config: Self.config(data), directory: out).dataset().0.standardSplit(seed: 0).test.samples.map(\.id))
+        let runs = try FileManager.default.contentsOfDirectory(atPath: out + "/runs/seed-1")
+        #expect(runs.count == 6, "3 train-on-one and 3 leave-one-out runs: \(runs)")
+        for run in runs {
+            let split = try JSONDecoder().decode([String: [String]].self, from: Data(contentsOf: URL(fileURLWithPath: "\(out)/runs/seed-1/\(run)/split.json")))
+            let seen = Set(split["train"]! + split["validation"]!)
+            #expect(!seen.isEmpty && seen.isDisjoint(with: test), "\(run) trained on \(seen.intersection(test).count) test images")
+        }
         let again = try CrossGeneratorStudy(config: Self.config(data), directory: out).run()
         #expect(again.matrix["checker"]!["dots"]!.values == r.matrix["checker"]!["dots"]!.values)
         #expect(again.seconds < r.seconds)
+    }
+
+    /// Few-shot k = 50 trains on exactly 50 images of the held-out generator (all pinned to the training split,
+    /// none re-split into validation), none of them a test image.
+    @Test func fewShotShotsAreTrainingImages() throws {
+        let (root, data) = try makeStudySet(stripes: 100)
+        defer { try? FileManager.default.removeItem(at: root) }
+        var cg = Self.config(data)
+        cg.seeds = [1]; cg.epochs = 1; cg.leaveOneOut = false; cg.cap = 100
+        var c = FewShotStudy.Config(crossgen: cg, heldOut: ["stripes"])
+        c.shots = [50]
+        c.epochs = 1
+        let out = root.appendingPathComponent("out").path
+        _ = try FewShotStudy(config: c, directory: out).run()
+        let split = try JSONDecoder().decode([String: [String]].self, from: Data(contentsOf: URL(fileURLWithPath: out + "/fewshot/stripes/seed-1/k-50/split.json")))
+        let stripesTrain = split["train"]!.filter { $0.contains("/stripes/") }
+        #expect(stripesTrain.count == 50)
+        #expect(!split["validation"]!.contains { $0.contains("/stripes/") })
+        let test = Set(try CrossGeneratorStudy(config: cg, directory: out).dataset().0.standardSplit(seed: 0).test.samples.map(\.id))
+        #expect(Set(split["train"]! + split["validation"]!).isDisjoint(with: test))
     }
 
     /// Few-shot: a curve point per k with one value per seed, k = 0 is the leave-one-out model itself.
