@@ -139,12 +139,7 @@ struct SplitCommand: ParsableCommand {
         let d = try Dataset.load(data)
         print(d.splitSummary(seed: splitSeed).markdown(), terminator: "")
         if let output {
-            let (tr, va, te) = d.standardSplit(seed: splitSeed)
-            var pins: [String: SplitPart] = [:]
-            for s in tr.samples { pins[s.id] = .train }
-            for s in va.samples { pins[s.id] = .validation }
-            for s in te.samples { pins[s.id] = .test }
-            try d.writeManifest(to: output, pinning: pins)
+            try d.writeManifest(to: output, pinning: d.standardSplitPins(seed: splitSeed))
             print("wrote \(output)")
         }
     }

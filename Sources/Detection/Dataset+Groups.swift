@@ -275,6 +275,15 @@ public struct SplitSummary: Sendable, Codable {
 }
 
 extension Dataset {
+    /// Each sample's part of `standardSplit(seed:)`, by id: pinned in a manifest (`writeManifest(to:pinning:)`),
+    /// a subset of the set splits exactly as it did inside the whole set.
+    public func standardSplitPins(seed: UInt64 = 0) -> [String: SplitPart] {
+        let (tr, va, te) = standardSplit(seed: seed)
+        var pins: [String: SplitPart] = [:]
+        for (part, d) in [(SplitPart.train, tr), (.validation, va), (.test, te)] { for s in d.samples { pins[s.id] = part } }
+        return pins
+    }
+
     /// The standard split of this set with `seed`, summarised.
     public func splitSummary(seed: UInt64 = 0) -> SplitSummary {
         let (tr, va, te) = standardSplit(seed: seed)

@@ -288,6 +288,9 @@ public struct Dataset: Sendable {
     /// stratified and seeded (`split(train:validation:seed:)`). A model trained on a set with seed s is only
     /// judged fairly on `standardSplit(seed: s).test` of that same set.
     public static let trainFraction = 0.7, validationFraction = 0.15
+    /// Recorded in every model file a trainer writes (`aidetect.split`), so `eval` can tell a model trained with this
+    /// split from one trained with the ungrouped split of earlier versions.
+    public static let splitVersion = "grouped-v1"
     public func standardSplit(seed: UInt64 = 0) -> (train: Dataset, validation: Dataset, test: Dataset) {
         split(train: Self.trainFraction, validation: Self.validationFraction, seed: seed)
     }

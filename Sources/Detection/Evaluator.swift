@@ -63,6 +63,9 @@ public struct Evaluation: Sendable, Codable {
         if split != "test" {
             return "\(detector.name) was trained on \(set): its \(split == "all" ? "images include" : "\(split) split is part of") the data it learnt from, so these numbers do not measure generalisation (use --split test)"
         }
+        if detector.metadata["aidetect.split"] != Dataset.splitVersion {
+            return "\(detector.name) was trained on \(set) before splits were grouped: its test split may hold images that share a prompt, an original or a near-duplicate with its training images, so these numbers may be optimistic (retrain it to measure it honestly)"
+        }
         if let m = modelSeed, m != splitSeed {
             return "\(detector.name) was trained on \(set) with split seed \(m): the test split of seed \(splitSeed) holds images it trained on (use --split-seed \(m))"
         }

@@ -171,12 +171,7 @@ public struct CrossGeneratorStudy {
     /// set, each sample pinned to its part of the study's split of `pinned` (`standardSplit(seed: 0)`): whatever
     /// subset a run trains on, it never re-deals the test split.
     func writeManifest(_ d: Dataset, to path: String, pinned: Dataset, extraPins: [String: SplitPart] = [:]) throws {
-        let parts = pinned.standardSplit(seed: 0)
-        var pins: [String: SplitPart] = [:]
-        for s in parts.train.samples { pins[s.id] = .train }
-        for s in parts.validation.samples { pins[s.id] = .validation }
-        for s in parts.test.samples { pins[s.id] = .test }
-        pins.merge(extraPins) { _, new in new }
+        let pins = pinned.standardSplitPins(seed: 0).merging(extraPins) { _, new in new }
         try d.writeManifest(to: path, pinning: pins)
     }
 
