@@ -12,7 +12,8 @@ public struct AIDetect: ParsableCommand {
         abstract: "Tell whether images were made by a generative model, and show why.",
         discussion: """
             Exit codes of `scan`: 0 no image judged likely AI-generated; 1 at least one likely AI-generated; \
-            2 some files could not be analysed (and none was likely AI); 3 both. 64: bad arguments.
+            2 some files could not be analysed (and none was likely AI); 3 both; 4 the model could not be loaded; \
+            5 no image found to scan. 64: bad arguments.
             """,
         version: AIDetect.versionText,
         subcommands: [Scan.self, Info.self, ListModels.self, InitModel.self, ImportCheckpoint.self, Train.self, TrainProbe.self, Evaluate.self, SplitCommand.self, Calibrate.self, ExtractHead.self, Synth.self, Study.self, ExplainCommand.self, RobustnessCommand.self, AttackCommand.self, SpliceCommand.self, Localise.self, ProvenanceCommand.self, ServeCommand.self],

@@ -41,7 +41,7 @@ struct ExplainCommand: ParsableCommand {
     func run() throws {
         runtime.apply()
         let detector: Detector
-        do { detector = try model.map { try Detector(path: $0) } ?? Detector.loadDefault() } catch {
+        do { detector = try Detector.load(model ?? "default") } catch {
             eprint("error: \(error.localizedDescription)")
             throw ExitCode(4)
         }

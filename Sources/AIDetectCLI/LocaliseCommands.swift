@@ -92,7 +92,7 @@ struct LocaliseEvaluate: ParsableCommand {
         bundled model names bench256.tar). Only images whose real and pasted sources lie in its standard test split \
         (seed --training-split-seed) are scored, so the detector is never scored on images it trained on.
         """) var trainingData: String?
-    @Option(help: "Seed of the detector's training split (train-probe --seed; 0 for the bundled model).") var trainingSplitSeed: UInt64 = 0
+    @Option(help: "Seed of the detector's training split (default: the one its model file records, else 0).") var trainingSplitSeed: UInt64?
     @Option(help: "At most this many images.") var limit: Int?
     @Option(help: "Write JSON and Markdown here.") var output: String?
     @OptionGroup var runtime: RuntimeOptions
@@ -115,6 +115,13 @@ struct LocaliseEvaluate: ParsableCommand {
                     """)
             }
             if let trainingData {
+                let trainingSplitSeed = trainingSplitSeed ?? detector.metadata["aidetect.split_seed"].flatMap { UInt64($0) } ?? 0
+                if let trained = detector.metadata["aidetect.training_data"], Dataset.setNames(trainingData) != trained {
+                    throw ValidationError("\(detector.name) was trained on \(trained), not \(Dataset.setNames(trainingData)): pass that set as --training-data")
+                }
+                if detector.metadata["aidetect.training_data"] != nil, detector.metadata["aidetect.split"] != Dataset.splitVersion {
+                    throw ValidationError("\(detector.name) was trained before splits were grouped: its test split cannot be told from its training images; retrain it")
+                }
                 let unseen = try Set(Dataset.load(trainingData).standardSplit(seed: trainingSplitSeed).test.samples.map(\.id))
                 let before = items.count
                 items = items.filter { unseen.contains($0.real) && ($0.fake.isEmpty || unseen.contains($0.fake)) }

@@ -30,7 +30,7 @@ struct ServeCommand: ParsableCommand {
         runtime.apply()
         let analyzer: Analyzer
         do {
-            analyzer = try Analyzer.load(models: models.split(separator: ",").map(String.init),
+            analyzer = try Analyzer.load(models: models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
                                          limits: ImageLimits(maxBytes: maxBody, maxPixels: maxPixels))
         } catch {
             eprint("error: \(error.localizedDescription)")

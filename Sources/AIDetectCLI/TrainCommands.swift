@@ -95,7 +95,7 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         runtime.apply()
-        let detector = try model.map { try Detector(path: $0) } ?? Detector.loadDefault()
+        let detector = try Detector.load(model ?? "default")
         let d = try Dataset.load(data)
         let parts = d.standardSplit(seed: splitSeed)
         let samples = split == "all" ? d.samples : (split == "test" ? parts.test : (split == "validation" ? parts.validation : parts.train)).samples

@@ -50,17 +50,26 @@ extension Dataset {
             for i in samples.indices { members[root(i), default: 0] += 1 }
             for (a, b) in pairs where members[root(a)]! <= Self.maxNearDuplicateCluster {
                 union(a, b)
-                keys[a].append("near-duplicate:" + samples[root(a)].id)
+                keys[a].append("near-duplicate:")
+                keys[b].append("near-duplicate:")
             }
         }
+        // Only images that share something form a group; each group is named by the strongest reason its members
+        // share (a prompt, then an original file, then an explicit group, then a near-duplicate) and its smallest
+        // id, so the name, and with it the split, depends on neither the order of the samples nor on which keys a
+        // lone image happens to carry (a manifest that could not be read changes nothing for it).
+        func kind(_ k: String) -> String {
+            ["prompt", "origin", "near-duplicate"].first { k.hasPrefix($0 + ":") } ?? "group"
+        }
+        let rank = ["prompt": 0, "origin": 1, "group": 2, "near-duplicate": 3]
         let components = Dictionary(grouping: samples.indices, by: find)
         var out = samples
-        for members in components.values {
-            let named = members.flatMap { keys[$0] }
-            guard members.count > 1 || !named.isEmpty else { continue }
-            // Named by the strongest reason: a prompt, then an original file, then an explicit group, then a near-duplicate.
-            func rank(_ k: String) -> Int { k.hasPrefix("prompt:") ? 0 : k.hasPrefix("origin:") ? 1 : k.hasPrefix("near-duplicate:") ? 3 : 2 }
-            let name = named.min { (rank($0), $0) < (rank($1), $1) } ?? "near-duplicate:" + members.map { samples[$0].id }.min()!
+        for i in out.indices { out[i].group = nil }
+        for members in components.values where members.count > 1 {
+            var counts: [String: Int] = [:]
+            for i in members { for k in Set(keys[i]) { counts[k, default: 0] += 1 } }
+            let reason = counts.filter { $0.value > 1 }.keys.map(kind).min { rank[$0]! < rank[$1]! } ?? "group"
+            let name = reason + ":" + members.map { samples[$0].id }.min()!
             for i in members { out[i].group = name }
         }
         return Dataset(samples: out)
@@ -73,7 +82,9 @@ extension Dataset {
         case .file(let p): name = (p as NSString).lastPathComponent
         case .tarMember(_, let m): name = (m as NSString).lastPathComponent
         }
-        guard let r = name.range(of: "__"), r.lowerBound > name.startIndex else { return nil }
+        // At least 12 characters before the "__" (bench256's prompt slugs end in an 8-digit id), so that camera
+        // names such as IMG__0001.jpg do not turn a whole folder into one group.
+        guard let r = name.range(of: "__"), name.distance(from: name.startIndex, to: r.lowerBound) >= 12 else { return nil }
         return String(name[..<r.lowerBound])
     }
 
@@ -98,7 +109,9 @@ extension Dataset {
                 samples[i].content = r["content"].flatMap { $0.isEmpty ? nil : $0 }
                 samples[i].repository = r["source_repo"].flatMap { $0.isEmpty ? nil : $0 }
                 if let repo = samples[i].repository, let orig = r["source_path"] ?? r["original_path"], !orig.isEmpty {
-                    samples[i].origin = repo + "/" + orig
+                    // Different tiles of one original (grid samples, collage quarters) are different images.
+                    let first = r["processing"]?.split(separator: ",").first.map(String.init) ?? ""
+                    samples[i].origin = repo + "/" + orig + (first.contains("tile") ? "#" + first : "")
                 }
             }
             return
@@ -152,7 +165,7 @@ extension Dataset {
                 cachePathOf[i] = "\(cacheDirectory)/phash/\((t as NSString).lastPathComponent)-\(st).json"
             case .file(let p):
                 guard let st = stamp(p) else { continue }
-                fileKey = stableHash(p + "|" + st, fileKey)
+                fileKey = stableHash(URL(fileURLWithPath: p).standardizedFileURL.path + "|" + st, fileKey)
                 files.append(i)
             }
         }
@@ -224,26 +237,41 @@ extension Dataset {
         return energy / 256 < 1.5 ? nil : words
     }
 
-    /// Index pairs whose hashes differ in at most `maxBits` bits (all pairs compared; popcount is cheap).
-    static func nearDuplicatePairs(_ hashes: [[UInt64]?], maxBits: Int) -> [(Int, Int)] {
+    /// Index pairs whose hashes differ in at most `maxBits` (< 13) bits. The 256 bits are cut into 13 chunks, so two
+    /// such hashes agree exactly on at least one chunk: only images sharing a chunk are compared (each pair once, at
+    /// its first shared chunk). A chunk value shared by more than `maxBucket` images (a flat or template-like
+    /// region) is not used to find pairs, which keeps the work near-linear in the number of images.
+    static func nearDuplicatePairs(_ hashes: [[UInt64]?], maxBits: Int, maxBucket: Int = 2000) -> [(Int, Int)] {
+        precondition(maxBits < 13, "nearDuplicatePairs: the chunk index needs fewer than 13 differing bits")
         let valid = hashes.indices.filter { hashes[$0] != nil }
-        let flat = valid.map { hashes[$0]! }
-        let found = LockedBox([(Int, Int)]())
-        let n = flat.count
-        DispatchQueue.concurrentPerform(iterations: max(1, min(n, 64))) { c in
-            var local: [(Int, Int)] = []
-            for a in stride(from: c, to: n, by: max(1, min(n, 64))) {
-                let ha = flat[a]
-                for b in (a + 1)..<max(a + 1, n) {
-                    let hb = flat[b]
-                    let d = (ha[0] ^ hb[0]).nonzeroBitCount + (ha[1] ^ hb[1]).nonzeroBitCount
-                        + (ha[2] ^ hb[2]).nonzeroBitCount + (ha[3] ^ hb[3]).nonzeroBitCount
-                    if d <= maxBits { local.append((valid[a], valid[b])) }
+        var flat = [UInt64](repeating: 0, count: valid.count * 4)
+        for (k, i) in valid.enumerated() { for w in 0..<4 { flat[k * 4 + w] = hashes[i]![w] } }
+        func bits(_ k: Int, _ from: Int, _ count: Int) -> UInt64 {
+            var v: UInt64 = 0
+            for b in from..<(from + count) where flat[k * 4 + b / 64] >> UInt64(b % 64) & 1 == 1 { v |= 1 << UInt64(b - from) }
+            return v
+        }
+        let chunks: [(Int, Int)] = (0..<13).map { c in (c * 20, c == 12 ? 16 : 20) }
+        var chunkValues = [[UInt64]](repeating: [], count: chunks.count)
+        for (c, (from, count)) in chunks.enumerated() { chunkValues[c] = (0..<valid.count).map { bits($0, from, count) } }
+        var pairs: [(Int, Int)] = []
+        let buckets = chunks.indices.map { c in Dictionary(grouping: 0..<valid.count, by: { chunkValues[c][$0] }) }
+        func used(_ c: Int, _ v: UInt64) -> Bool { (buckets[c][v]?.count ?? 0) <= maxBucket }
+        for c in chunks.indices {
+            for members in buckets[c].values where members.count > 1 && members.count <= maxBucket {
+                for x in 0..<members.count {
+                    for y in (x + 1)..<members.count {
+                        let (a, b) = (members[x], members[y])
+                        // Compared already at an earlier shared chunk (unless that chunk's bucket was too large to use).
+                        if (0..<c).contains(where: { chunkValues[$0][a] == chunkValues[$0][b] && used($0, chunkValues[$0][a]) }) { continue }
+                        var d = 0
+                        for w in 0..<4 { d += (flat[a * 4 + w] ^ flat[b * 4 + w]).nonzeroBitCount }
+                        if d <= maxBits { pairs.append((min(valid[a], valid[b]), max(valid[a], valid[b]))) }
+                    }
                 }
             }
-            found.withLock { $0 += local }
         }
-        return found.withLock { $0 }.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
+        return pairs.sorted { ($0.0, $0.1) < ($1.0, $1.1) }
     }
 }
 

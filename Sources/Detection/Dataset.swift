@@ -91,7 +91,7 @@ public struct Dataset: Sendable {
         guard Set(samples.map(\.id)).count == samples.count else {
             throw DatasetError.badLayout(path: root, reason: "the same sample id appears twice (the same set given twice?)")
         }
-        // A manifest with a group column (as aidetect writes them) is already grouped: no need to hash its images again.
+        // A manifest aidetect wrote (a `grouping` column) is already grouped: no need to hash its images again.
         return try Dataset(samples: samples).annotatedGroups(nearDuplicates: nearDuplicates && !grouped)
     }
 
@@ -100,10 +100,21 @@ public struct Dataset: Sendable {
         if root.hasSuffix(".csv") { return try fromManifest(root) }
         var d: Dataset
         if root.hasSuffix(".tar") { d = try fromTar(root) }
-        else if root.hasSuffix(".tar.gz") || root.hasSuffix(".tgz") { d = try fromTar(try decompressedTar(root)) }
+        else if root.hasSuffix(".tar.gz") || root.hasSuffix(".tgz") {
+            // Ids name the set as given ("cifar10.tar:..."), not the decompressed copy (whose name holds size and time).
+            var base = (root as NSString).lastPathComponent
+            base = base.hasSuffix(".gz") ? String(base.dropLast(3)) : String(base.dropLast(4)) + ".tar"
+            d = try fromTar(try decompressedTar(root), idName: base)
+        }
         else { return (try fromFolder(root), false) }
         d.attachSidecarMetadata(original: root)
         return (d, false)
+    }
+
+    /// The file or folder names of the sets in a `--data` value ("a/b.tar,c.tar" -> "b.tar,c.tar"), as model files
+    /// record them (`aidetect.training_data`).
+    public static func setNames(_ data: String) -> String {
+        data.split(separator: ",").map { (String($0).trimmingCharacters(in: .whitespaces) as NSString).lastPathComponent }.joined(separator: ",")
     }
 
     /// The cache folder for derived data: $AIDETECT_CACHE, else `.cache` in the working directory.
@@ -154,16 +165,19 @@ public struct Dataset: Sendable {
         return Dataset(samples: s.sorted { $0.id < $1.id })
     }
 
-    public static func fromTar(_ path: String) throws -> Dataset {
+    public static func fromTar(_ path: String, idName: String? = nil) throws -> Dataset {
         let tar = try TarArchive(path: path)
-        let s = tar.names.compactMap { n in labelled(n).map { Sample(source: .tarMember(tar: path, member: n), label: $0.0, generator: $0.1) } }
+        let s = tar.names.compactMap { n in
+            labelled(n).map { Sample(source: .tarMember(tar: path, member: n), label: $0.0, generator: $0.1, id: idName.map { "\($0):\(n)" }) }
+        }
         guard !s.isEmpty else { throw DatasetError.badLayout(path: path, reason: "no members under <real|fake>/<generator>/") }
         return Dataset(samples: s.sorted { $0.id < $1.id })
     }
 
     /// A CSV manifest: `path,label,generator[,tar]` columns by header name; paths relative to the CSV's folder.
     /// Optional columns: `id` (the sample id; default "<tar>:<member>" or the path as written), `group` (split
-    /// group), `split` (train / validation / test: pins the sample and its group), `content`, `source_repo`.
+    /// group), `split` (train / validation / test: pins the sample and its group), `content`, `source_repo`, and
+    /// `grouping` (written by aidetect: the groups are complete, near-duplicates included).
     public static func fromManifest(_ path: String) throws -> (Dataset, grouped: Bool) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw DatasetError.unreadable(path: path, reason: "cannot read") }
         var lines = text.split(whereSeparator: \.isNewline).map(String.init)
@@ -203,19 +217,28 @@ public struct Dataset: Sendable {
             sample.repository = value(ri)
             s.append(sample)
         }
-        return (Dataset(samples: s), gri != nil)
+        return (Dataset(samples: s), column("grouping") != nil)
     }
 
     /// One CSV field, quoted when it holds a comma or a quote (the writer's side of `csvFields`).
     public static func csvField(_ s: String) -> String {
-        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        s.contains(",") || s.contains("\"") || s.contains("\n") || s.contains("\r")
+            ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 
     public static func csvFields(_ line: String) -> [String] {
         var out: [String] = [], cur = "", quoted = false
         var it = Array(line).makeIterator()
+        var previousWasClosingQuote = false
         while let c = it.next() {
-            if c == "\"" { quoted.toggle(); continue }
+            if c == "\"" {
+                // A doubled quote inside a quoted field is a literal quote.
+                if !quoted && previousWasClosingQuote { cur.append("\""); quoted = true; previousWasClosingQuote = false; continue }
+                quoted.toggle()
+                previousWasClosingQuote = !quoted
+                continue
+            }
+            previousWasClosingQuote = false
             if c == "," && !quoted { out.append(cur); cur = ""; continue }
             cur.append(c)
         }
@@ -302,9 +325,10 @@ public struct Dataset: Sendable {
         // Relative paths (to the working directory) become absolute: the manifest resolves relative ones to its own folder.
         let cwd = FileManager.default.currentDirectoryPath
         func absolute(_ p: String) -> String { p.hasPrefix("/") ? p : (cwd as NSString).appendingPathComponent(p) }
-        var csv = "path,label,generator,tar,id,group,split,content,source_repo\n"
+        // `grouping` says the groups were already found (near-duplicates included), so loading needs no re-hashing.
+        var csv = "path,label,generator,tar,id,group,split,content,source_repo,grouping\n"
         for s in samples {
-            let rest = [s.id, s.group ?? "", (pinning[s.id] ?? s.pinnedSplit)?.rawValue ?? "", s.content ?? "", s.repository ?? ""]
+            let rest = [s.id, s.group ?? "", (pinning[s.id] ?? s.pinnedSplit)?.rawValue ?? "", s.content ?? "", s.repository ?? "", Self.splitVersion]
                 .map(Self.csvField).joined(separator: ",")
             switch s.source {
             case .file(let p): csv += "\(Self.csvField(absolute(p))),\(s.label),\(Self.csvField(s.generator)),,\(rest)\n"

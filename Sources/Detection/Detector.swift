@@ -8,9 +8,12 @@ import Torch
 public enum DetectorError: Error, LocalizedError, Equatable {
     case notADetector(path: String, reason: String)
     case noDefaultModel(searched: [String])
+    case notFound(name: String, suggestion: String?)
     public var errorDescription: String? {
         switch self {
         case .notADetector(let p, let r): return "\(p) is not an aidetect model file: \(r)"
+        case .notFound(let n, let s):
+            return "no model '\(n)': no such file" + (s.map { " (did you mean '\($0)'?)" } ?? " (give 'default' for the bundled model, or a .safetensors file)")
         case .noDefaultModel(let s): return "the bundled default model was not found (looked in: \(s.joined(separator: ", "))); pass --model FILE"
         }
     }
@@ -122,9 +125,33 @@ public final class Detector: @unchecked Sendable {
         }
     }
 
-    /// A model named on a command line or in a request: "default" is the bundled model, anything else a file path.
+    /// A model named on a command line or in a request: "default" (any case, spaces around ignored) is the bundled
+    /// model, anything else a file path. A missing file throws `DetectorError.notFound` with the closest name
+    /// ("default" or a model file beside it) when one is near.
     public static func load(_ nameOrPath: String) throws -> Detector {
-        nameOrPath == "default" ? try loadDefault() : try Detector(path: nameOrPath)
+        let name = nameOrPath.trimmingCharacters(in: .whitespaces)
+        if name.lowercased() == "default" { return try loadDefault() }
+        guard FileManager.default.fileExists(atPath: name) else { throw DetectorError.notFound(name: name, suggestion: suggestion(for: name)) }
+        return try Detector(path: name)
+    }
+
+    /// Several models, comma-separated (`default,models/clip-probe.safetensors`, spaces tolerated).
+    public static func loadList(_ list: String) throws -> [Detector] {
+        let names = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw DetectorError.notFound(name: list, suggestion: "default") }
+        return try names.map(load)
+    }
+
+    /// The nearest of "default" and the model files in the named file's folder, if close enough to be a typo.
+    static func suggestion(for name: String) -> String? {
+        let dir = (name as NSString).deletingLastPathComponent
+        var candidates = ["default"]
+        if let files = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) {
+            candidates += files.filter { $0.hasSuffix(".safetensors") }.map { dir.isEmpty ? $0 : (dir as NSString).appendingPathComponent($0) }
+        }
+        let scored = candidates.map { ($0, editDistance($0.lowercased(), name.lowercased())) }.min { $0.1 < $1.1 }
+        guard let (best, d) = scored, d <= max(2, best.count / 4) else { return nil }
+        return best
     }
 
     /// The bundled default model (Resources/default-model.safetensors), or $AIDETECT_MODEL.
@@ -216,4 +243,20 @@ extension Detector {
             return name
         }
     }
+}
+
+/// Levenshtein distance between two strings (by characters), for "did you mean" suggestions.
+public func editDistance(_ a: String, _ b: String) -> Int {
+    let x = Array(a), y = Array(b)
+    if x.isEmpty { return y.count }
+    if y.isEmpty { return x.count }
+    var previous = Array(0...y.count)
+    for i in 1...x.count {
+        var current = [i] + [Int](repeating: 0, count: y.count)
+        for j in 1...y.count {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return previous[y.count]
 }

@@ -60,6 +60,9 @@ public struct Evaluation: Sendable, Codable {
             modelSeed = (c["splitSeed"] as? NSNumber ?? c["seed"] as? NSNumber).map { $0.uint64Value }
         }
         let set = shared.sorted().joined(separator: ", ")
+        if names(trained) != names(data) {
+            return "\(detector.name) was trained on \(trained.replacingOccurrences(of: ",", with: ", ")): the split of another combination of sets is another draw, so these \(split) images may include its training images (evaluate on \(trained) itself)"
+        }
         if split != "test" {
             return "\(detector.name) was trained on \(set): its \(split == "all" ? "images include" : "\(split) split is part of") the data it learnt from, so these numbers do not measure generalisation (use --split test)"
         }

@@ -51,7 +51,10 @@ public struct Scanner {
     }
 
     /// Scans `path` (a file, or a folder recursively in name order), calling `handle` per file.
-    public func walk(_ path: String, _ handle: (ScanResult) -> Void) {
+    /// Files `walk` passed over for their extension (without `includeAllFiles`), so far.
+    public private(set) var skippedNonImages = 0
+
+    public mutating func walk(_ path: String, _ handle: (ScanResult) -> Void) {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             var r = ScanResult(path: path)
@@ -80,6 +83,8 @@ public struct Scanner {
                 walk(child, handle)
             } else if includeAllFiles || Self.imageExtensions.contains((name as NSString).pathExtension.lowercased()) {
                 handle(scan(file: child))
+            } else {
+                skippedNonImages += 1
             }
         }
     }

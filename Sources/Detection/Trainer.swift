@@ -295,7 +295,7 @@ public final class Trainer {
     }
 
     func trainingMetadata() -> [String: String] {
-        var extra: [String: String] = ["aidetect.training_data": (config.data as NSString).lastPathComponent, "aidetect.split": Dataset.splitVersion]
+        var extra: [String: String] = ["aidetect.training_data": Dataset.setNames(config.data), "aidetect.split": Dataset.splitVersion]
         if let c = try? JSONEncoder().encode(config) { extra["aidetect.train_config"] = String(decoding: c, as: UTF8.self) }
         var options: [String: Any] = [:]
         if let c = config.convLayers { options["convLayers"] = c }

@@ -99,9 +99,16 @@ public struct RobustnessStudy {
         return (path, d)
     }
 
-    /// The images scored for one seed: the seeded test split of `data(seed:)`.
+    /// The images scored for one seed: the seeded test split of `data(seed:)`. A given detector is scored on the test
+    /// split of the whole set with the split seed it was trained with (its `aidetect.split_seed`, else 0) whatever
+    /// the run's seed, and the generator choice applies after the split (prompt groups span generators, so choosing
+    /// first would re-deal the split).
     public func testSamples(seed: UInt64) throws -> [Sample] {
-        try data(seed: seed).set.standardSplit(seed: seed).test.samples
+        guard let name = config.detector else { return try data(seed: seed).set.standardSplit(seed: seed).test.samples }
+        let meta = try Detector.load(name).metadata
+        let splitSeed = meta["aidetect.split_seed"].flatMap { UInt64($0) } ?? 0
+        let test = try Dataset.load(config.data).standardSplit(seed: splitSeed).test
+        return config.generators.isEmpty ? test.samples : test.samples.filter { $0.label == .real || config.generators.contains($0.generator) }
     }
 
     func trainConfig(seed: UInt64, augmentation: Augmentation) -> TrainConfig {

@@ -48,6 +48,38 @@ struct CLITests {
         #expect(m.stderr.contains("/nonexistent.safetensors"))
     }
 
+    /// One way to name models: `default` everywhere (any case, spaces in lists), "did you mean" for typos, "no such
+    /// file" for a missing one; exit codes in `--help`; a typed-wrong command is caught; an empty folder exits 5 and
+    /// skipped non-image files are counted.
+    @Test func modelNamesExitCodesAndEmptyScans() throws {
+        let help = try runCLI(["--help"]), scanHelp = try runCLI(["scan", "--help"])
+        for h in [help.stdout, scanHelp.stdout] {
+            let flat = h.split(whereSeparator: \.isWhitespace).joined(separator: " ")   // help text is wrapped
+            #expect(flat.contains("4 the model could not be loaded") && flat.contains("5 no image found"))
+        }
+        func probability(_ r: (status: Int32, stdout: String, stderr: String)) -> Double? {
+            (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["probability"] as? Double
+        }
+        let byName = try runCLI(["scan", "samples/fake-sdxl-turbo.png", "--model", "default", "--json"])
+        let bundled = try runCLI(["scan", "samples/fake-sdxl-turbo.png", "--json"])
+        #expect(byName.status == bundled.status && probability(byName) != nil && probability(byName) == probability(bundled), "\(byName.stderr)")
+        let spaced = try runCLI(["scan", "samples/fake-sdxl-turbo.png", "--models", "default, DEFAULT", "--csv"])
+        #expect(spaced.status != 4, "\(spaced.stderr)")
+        let typo = try runCLI(["scan", "samples", "--model", "defualt"])
+        #expect(typo.status == 4 && typo.stderr.contains("no model 'defualt': no such file (did you mean 'default'?)"), "\(typo.stderr)")
+        let missing = try runCLI(["scan", "samples", "--models", "default,/nowhere/x.safetensors"])
+        #expect(missing.status == 4 && missing.stderr.contains("no model '/nowhere/x.safetensors': no such file"), "\(missing.stderr)")
+        let command = try runCLI(["provenence", "samples/fake-sdxl-turbo.png"])
+        #expect(command.status == 64 && command.stderr.contains("did you mean 'aidetect provenance'"), "\(command.stderr)")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("notes".utf8).write(to: dir.appendingPathComponent("readme.txt"))
+        let empty = try runCLI(["scan", dir.path])
+        #expect(empty.status == 5, "\(empty.stderr)")
+        #expect(empty.stderr.contains("no image found") && empty.stderr.contains("1 file(s) without an image extension were skipped"))
+    }
+
     @Test func scanSamplesAsJSONContinuesPastBadFiles() throws {
         let r = try runCLI(["scan", "samples", "--json"])
         let rows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
@@ -123,7 +155,7 @@ struct CLITests {
 
     @Test func scannerKeepsGoingAndStreams() throws {
         let detector = try Detector.loadDefault()
-        let scanner = Scanner(decoder: ImageDecoder(), detector: detector)
+        var scanner = Scanner(decoder: ImageDecoder(), detector: detector)
         var results: [ScanResult] = []
         scanner.walk(TestSupport.repositoryRoot.appendingPathComponent("samples").path) { results.append($0) }
         #expect(results.count == 7)

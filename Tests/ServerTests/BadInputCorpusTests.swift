@@ -38,7 +38,7 @@ import TestSupport
         defer { try? FileManager.default.removeItem(at: dir) }
         let rows = try Self.manifest(dir)
         #expect(rows.count >= 800)  // the fixtures' seeds only; the full corpus (samples too) has > 1,000
-        let scanner = Scanner(decoder: ImageDecoder(), detector: try Detector.loadDefault(), includeAllFiles: true)
+        var scanner = Scanner(decoder: ImageDecoder(), detector: try Detector.loadDefault(), includeAllFiles: true)
         var results: [String: ScanResult] = [:]
         scanner.walk(dir.path) { results[($0.path as NSString).lastPathComponent] = $0 }
         for (file, category) in rows {
