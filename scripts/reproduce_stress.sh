@@ -38,9 +38,16 @@ if [[ $STEP == all || $STEP == attack ]]; then
   mkdir -p $M
   $A robustness --data "$SYNTH" --degradations blur --seeds 0 --epochs 4 --cap 1000 --output $R >/dev/null  # the data manifest
   MAN=$R/data-seed-0.csv
-  # Disjoint halves of the same data (alternate rows of the manifest) for the cross-training-set transfer.
-  awk 'NR == 1 || NR % 2 == 0' $MAN > $M/half-a.csv
-  awk 'NR == 1 || NR % 2 == 1' $MAN > $M/half-b.csv
+  # Disjoint halves of the same data for the cross-training-set transfer, cut by a hash of each row's split group
+  # (column 6; the id, column 5, for lone images), so no group (near-duplicates) sits in both halves.
+  half() {
+    awk -F, -v want="$1" 'NR == 1 { print; next }
+      { k = ($6 != "" ? $6 : $5); h = 0
+        for (i = 1; i <= length(k); i++) h = (h * 31 + index("abcdefghijklmnopqrstuvwxyz0123456789-_./:", substr(k, i, 1))) % 1000003
+        if (h % 2 == want) print }' $MAN
+  }
+  half 0 > $M/half-a.csv
+  half 1 > $M/half-b.csv
   train() { [[ -f $M/$1/best.safetensors ]] || $A train --data "$2" --output $M/$1 --augment none --epochs "${4:-6}" --model "$3" "${@:5}" >/dev/null; }
   train cnn $MAN cifake_cnn 6
   train cnn-half-a $M/half-a.csv cifake_cnn 6
