@@ -120,19 +120,8 @@ extension Dataset {
 
     /// A (gzipped) CSV's rows as column -> value.
     static func readManifestRows(_ path: String) -> [[String: String]]? {
-        var file = path
-        if path.hasSuffix(".gz") {
-            guard let a = try? FileManager.default.attributesOfItem(atPath: path), let size = a[.size] as? Int else { return nil }
-            let mtime = Int((a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
-            let dir = cacheDirectory + "/data"
-            file = "\(dir)/\((path as NSString).lastPathComponent.dropLast(3))-\(size)-\(mtime)"
-            if !FileManager.default.fileExists(atPath: file) {
-                do {
-                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                    try Gzip.decompress(file: path, to: file)
-                } catch { return nil }
-            }
-        }
+        let base = (path as NSString).lastPathComponent
+        guard let file = path.hasSuffix(".gz") ? try? decompressed(path, name: { "\(base.dropLast(3))-\($0)" }) : path else { return nil }
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
         var lines = text.split(whereSeparator: \.isNewline).map(String.init)
         guard !lines.isEmpty else { return nil }
@@ -151,20 +140,16 @@ extension Dataset {
     static func perceptualHashes(_ samples: [Sample]) -> [[UInt64]?] {
         var cache: [String: [String: [UInt64]]] = [:]   // cache file -> member -> hash ([] = none)
         var cachePathOf: [Int: String] = [:]
-        func stamp(_ path: String) -> String? {
-            guard let a = try? FileManager.default.attributesOfItem(atPath: path), let size = a[.size] as? Int else { return nil }
-            return "\(size)-\(Int((a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0))"
-        }
         // Tar members: one cache file per tar (name, size, mtime). Loose files: one cache file for this list of files
         // with their sizes and modification times (any change recomputes them).
         var fileKey: UInt64 = 0xA1D, files: [Int] = []
         for (i, s) in samples.enumerated() {
             switch s.source {
             case .tarMember(let t, _):
-                guard let st = stamp(t) else { continue }
+                guard let st = fileStamp(t) else { continue }
                 cachePathOf[i] = "\(cacheDirectory)/phash/\((t as NSString).lastPathComponent)-\(st).json"
             case .file(let p):
-                guard let st = stamp(p) else { continue }
+                guard let st = fileStamp(p) else { continue }
                 fileKey = stableHash(URL(fileURLWithPath: p).standardizedFileURL.path + "|" + st, fileKey)
                 files.append(i)
             }

@@ -125,17 +125,24 @@ public struct Dataset: Sendable {
     /// A gzipped tar, decompressed once into `cacheDirectory/data` (keyed by name, size and modification time)
     /// so that its members can be read in place like any tar.
     public static func decompressedTar(_ path: String) throws -> String {
-        let fm = FileManager.default
-        guard let a = try? fm.attributesOfItem(atPath: path), let size = a[.size] as? Int else {
-            throw DatasetError.unreadable(path: path, reason: "cannot read the file")
-        }
-        let mtime = Int((a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
         let base = URL(fileURLWithPath: path).lastPathComponent.replacingOccurrences(of: ".tar.gz", with: "").replacingOccurrences(of: ".tgz", with: "")
+        return try decompressed(path, name: { "\(base)-\($0).tar" })
+    }
+
+    /// "size-mtime" of a file, the part of a cache key that changes when the file does; nil when it cannot be read.
+    static func fileStamp(_ path: String) -> String? {
+        guard let a = try? FileManager.default.attributesOfItem(atPath: path), let size = a[.size] as? Int else { return nil }
+        return "\(size)-\(Int((a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0))"
+    }
+
+    /// A gzipped file decompressed once into `cacheDirectory/data`, under `name(fileStamp)`.
+    static func decompressed(_ path: String, name: (String) -> String) throws -> String {
+        guard let stamp = fileStamp(path) else { throw DatasetError.unreadable(path: path, reason: "cannot read the file") }
         let dir = cacheDirectory + "/data"
-        let out = "\(dir)/\(base)-\(size)-\(mtime).tar"
-        if fm.fileExists(atPath: out) { return out }
+        let out = "\(dir)/\(name(stamp))"
+        if FileManager.default.fileExists(atPath: out) { return out }
         do {
-            try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try Gzip.decompress(file: path, to: out)
         } catch {
             throw DatasetError.unreadable(path: path, reason: "cannot decompress into \(dir): \(error.localizedDescription)")
