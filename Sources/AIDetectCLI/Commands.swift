@@ -139,7 +139,9 @@ struct TrainProbe: ParsableCommand {
         let entry = try ModelRegistry.entry(backbone)
         try saveDetector(model, architecture: backbone, path: output, description: "frozen \(backbone) + linear probe trained on \((data as NSString).lastPathComponent) (seed \(seed))",
                          calibrator: report.calibrator, preprocessing: entry.preprocessing, halfPrecision: half,
-                         extra: ["aidetect.name": "\(backbone).aidetect_probe_v1", "aidetect.training_data": Dataset.setNames(data), "aidetect.split_seed": "\(seed)", "aidetect.split": Dataset.splitVersion,
+                         extra: ["aidetect.name": "\(backbone).aidetect_probe_v1", "aidetect.label": ProbeStudy.label(backbone: backbone),
+                                 "aidetect.card": report.cardFigures(card: ((card ?? "docs/model-card") as NSString).appendingPathComponent("MODEL_CARD.md")),
+                                 "aidetect.training_data": Dataset.setNames(data), "aidetect.split_seed": "\(seed)", "aidetect.split": Dataset.splitVersion,
                                  "aidetect.summary": String(format: "research baseline: %.1f%% accuracy and ROC-AUC %.3f on its test split, mean ROC-AUC %.3f on generators it never saw; unreliable on photos unlike its training data (see %@)",
                                                             (report.testCalibrated.accuracy * 100), report.testCalibrated.rocAUC ?? .nan, report.logoMeanAUC,
                                                             ((card ?? "docs/model-card") as NSString).appendingPathComponent("MODEL_CARD.md"))])

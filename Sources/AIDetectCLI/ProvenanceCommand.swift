@@ -8,13 +8,18 @@ struct ProvenanceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "provenance",
         abstract: "What a file's metadata says about its origin: C2PA, EXIF, XMP/IPTC, generator parameters, JPEG tables, ICC.",
-        discussion: "Prints one JSON object per file (evidence items with source, direction, strength, explanation). With --model, also the model's calibrated P(AI) and the fused verdict. C2PA signatures are reported as present, never as valid: this build does not validate them.")
+        discussion: "Prints a short block per file: what was found and what it means. --json prints one JSON object per file instead (the full report: evidence items with source, direction, strength, explanation; the watermark checks). With --model, also the model's calibrated P(AI) and the fused verdict. C2PA signatures are reported as present, never as valid: this build does not validate them. Exit code 2 if a file could not be read.")
     @Argument(help: "Files.") var paths: [String]
     @Option(help: "Also score with this model ('default' = the bundled one) and fuse.") var model: String?
+    @Flag(help: "One JSON object per file (the full report) instead of the readable summary.") var json = false
     @OptionGroup var image: ImageOptions
 
     func run() throws {
-        let detector = try model.map(Detector.load)
+        let detector: Detector?
+        do { detector = try model.map(Detector.load) } catch {
+            eprint("error: \(error.localizedDescription)")
+            throw ExitCode(4)
+        }
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var failed = false
@@ -28,16 +33,27 @@ struct ProvenanceCommand: ParsableCommand {
                     report.problems.append("pixels not decoded, so no watermark check: \(error.localizedDescription)")
                 }
                 if let pixels { report.checkWatermark(pixels) }
+                var fused: FusedVerdict?
+                if let detector, let pixels { fused = FusedVerdict(modelProbability: detector.score(pixels).probability, provenance: report) }
+                if !json {
+                    print(report.summary(file: path))
+                    if let fused, let p = fused.modelProbability {
+                        print("  with the model: P(AI) \(String(format: "%.3f", p)); verdict \(fused.verdict) (from \(fused.basis))")
+                    }
+                    print("")
+                    continue
+                }
                 var out: [String: Any] = ["file": path]
                 out["provenance"] = try JSONSerialization.jsonObject(with: enc.encode(report))
-                if let detector, let pixels {
-                    let p = detector.score(pixels).probability
-                    out["fused"] = try JSONSerialization.jsonObject(with: enc.encode(FusedVerdict(modelProbability: p, provenance: report)))
-                }
+                if let fused { out["fused"] = try JSONSerialization.jsonObject(with: enc.encode(fused)) }
                 print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
             } catch {
                 failed = true
-                print(String(decoding: try JSONSerialization.data(withJSONObject: ["file": path, "error": error.localizedDescription], options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+                if json {
+                    print(String(decoding: try JSONSerialization.data(withJSONObject: ["file": path, "error": error.localizedDescription], options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+                } else {
+                    print("\(path): error: \(error.localizedDescription)\n")
+                }
             }
         }
         if failed { throw ExitCode(2) }

@@ -15,7 +15,7 @@ final class ScanOutput {
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
     }()
-    private(set) var count = 0, failed = 0, flagged = 0
+    private(set) var count = 0, failed = 0, flagged = 0, uncertain = 0, real = 0, disagreements = 0, outOfScope = 0
 
     init(format: Format, detectors: [Detector]) {
         self.format = format
@@ -33,10 +33,13 @@ final class ScanOutput {
                 print("model: \(name) (\(d.entry.summary)) from \((d.path as NSString).lastPathComponent)")
                 if let note = d.metadata["aidetect.summary"] { print("note: \(note)") }
             }
-            if detectors.count > 1 { print("P(AI) is the mean of the models' calibrated scores (shown in brackets).") }
+            if detectors.count > 1 {
+                print("P(AI) is the mean of the models' calibrated scores (each in brackets); where they disagree the verdict is uncertain.")
+            }
+            print("caveat: \(Reliability.caveat)")
             print(pad("P(AI)", 7) + "  " + pad("verdict", 11) + "  " + pad("format", 6) + "  " + pad("size", 11) + "  file")
         case .csv:
-            print("path,format,width,height,probability,verdict,views,error_kind,error,model,placeholder,scores")
+            print("path,format,width,height,probability,verdict,views,error_kind,error,model,placeholder,scores,disagreement,out_of_scope,reason")
         case .jsonLines:
             break
         }
@@ -46,15 +49,20 @@ final class ScanOutput {
         count += 1
         if r.error != nil { failed += 1 }
         if r.verdict == .likelyAI { flagged += 1 }
+        if r.verdict == .uncertain { uncertain += 1 }
+        if r.verdict == .likelyReal { real += 1 }
+        if r.disagreement == true { disagreements += 1 }
+        if r.outOfScope != nil { outOfScope += 1 }
         switch format {
         case .table:
             if let e = r.error {
                 print(pad("-", 7) + "  " + pad("error", 11) + "  " + pad(r.format ?? "-", 6) + "  " + pad("-", 11) + "  \(e)")
             } else {
                 let p = String(format: "%.3f", r.probability ?? 0)
-                let each = r.scores.map { s in "  [" + s.map { String(format: "%.3f", $0) }.joined(separator: " ") + "]" } ?? ""
+                let each = r.scores.map { s in "  [" + zip(names, s).map { "\($0) \(String(format: "%.3f", $1))" }.joined(separator: " | ") + "]" } ?? ""
+                let why = r.outOfScope.map { "  (\($0.reason))" } ?? (r.disagreement == true ? "  (models disagree)" : "")
                 print(pad(p, 7) + "  " + pad(r.verdict?.rawValue ?? "-", 11) + "  " + pad(r.format ?? "-", 6) + "  "
-                      + pad("\(r.width ?? 0)x\(r.height ?? 0)", 11) + "  \(r.path)" + each)
+                      + pad("\(r.width ?? 0)x\(r.height ?? 0)", 11) + "  \(r.path)" + each + why)
             }
         case .csv:
             let fields: [String] = [
@@ -62,6 +70,7 @@ final class ScanOutput {
                 r.probability.map { String(format: "%.6f", $0) } ?? "", r.verdict?.rawValue ?? "", r.views.map(String.init) ?? "",
                 r.errorKind ?? "", r.error ?? "", modelName, detectors.contains(where: \.isPlaceholder) ? "true" : "false",
                 r.scores.map { s in zip(names, s).map { "\($0)=\(String(format: "%.6f", $1))" }.joined(separator: ";") } ?? "",
+                r.disagreement.map { $0 ? "true" : "false" } ?? "", r.outOfScope?.rawValue ?? "", r.reason ?? "",
             ]
             print(fields.map(csvField).joined(separator: ","))
         case .jsonLines:
@@ -80,9 +89,24 @@ final class ScanOutput {
         fflush(nil)
     }
 
+    /// The closing summary: a line for the table, trailing `#` comment lines for CSV (after the data, so the header
+    /// stays the first line), one last JSON record `{"summary": ..., "caveat": ...}` for JSON Lines.
     func end() {
-        if format == .table {
-            print("\(count) file(s): \(flagged) likely AI-generated, \(failed) could not be analysed.")
+        let counts: [String: Int] = ["files": count, "likely_ai": flagged, "uncertain": uncertain, "likely_real": real, "errors": failed,
+                                     "disagreements": disagreements, "out_of_scope": outOfScope]
+        let line = "\(count) file(s): \(flagged) likely AI-generated, \(uncertain) uncertain, \(real) likely real, \(failed) could not be analysed"
+            + (detectors.count > 1 ? "; models disagreed on \(disagreements)" : "") + (outOfScope > 0 ? "; \(outOfScope) outside what the models can judge" : "") + "."
+        switch format {
+        case .table:
+            print(line)
+        case .csv:
+            print("# summary: " + line)
+            print("# caveat: " + Reliability.caveat)
+        case .jsonLines:
+            let object: [String: Any] = ["summary": counts, "model": modelName, "caveat": Reliability.caveat]
+            if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+                print(String(decoding: d, as: UTF8.self))
+            }
         }
     }
 

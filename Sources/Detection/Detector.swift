@@ -260,3 +260,32 @@ public func editDistance(_ a: String, _ b: String) -> Int {
     }
     return previous[y.count]
 }
+
+/// A model's headline figures from its card (`aidetect.card` metadata, written by `train-probe`), shown beside
+/// its score so that people can weigh it.
+public struct CardFigures: Sendable, Codable, Equatable {
+    /// ROC-AUC on its test split.
+    public var testAUC: Double?
+    /// Mean ROC-AUC on generators it never saw (leave one generator out).
+    public var heldOutAUC: Double?
+    /// Share of the real images of its test split that it calls AI-made (calibrated P(AI) > 0.5).
+    public var realFalseAlarmRate: Double?
+    /// Where the card is, relative to the repository.
+    public var card: String?
+    public init(testAUC: Double? = nil, heldOutAUC: Double? = nil, realFalseAlarmRate: Double? = nil, card: String? = nil) {
+        self.testAUC = testAUC
+        self.heldOutAUC = heldOutAUC
+        self.realFalseAlarmRate = realFalseAlarmRate
+        self.card = card
+    }
+}
+
+extension Detector {
+    /// The model's card figures, when its file carries them.
+    public var figures: CardFigures? {
+        metadata["aidetect.card"].flatMap { try? JSONDecoder().decode(CardFigures.self, from: Data($0.utf8)) }
+    }
+
+    /// A short name for people: `aidetect.label` where the file has one ("CLIP ViT-B/16 probe"), else the model's name.
+    public var label: String { metadata["aidetect.label"] ?? name }
+}

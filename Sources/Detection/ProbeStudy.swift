@@ -226,3 +226,23 @@ extension ProbeStudy {
         return (makeable, failures)
     }
 }
+
+extension ProbeStudy {
+    /// A short name for a probe on `backbone`, for people ("CLIP ViT-B/16 probe").
+    public static func label(backbone: String) -> String {
+        let names = ["efficientnet_lite0": "EfficientNet-Lite0", "clip_vit_b16": "CLIP ViT-B/16", "resnet18": "ResNet-18", "resnet50": "ResNet-50"]
+        return (names[backbone] ?? backbone) + " probe"
+    }
+}
+
+extension ProbeStudy.Report {
+    /// The card's headline figures as the `aidetect.card` metadata JSON (`CardFigures`).
+    public func cardFigures(card: String) -> String {
+        let reals = testCalibrated.falsePositives + testCalibrated.trueNegatives
+        let figures = CardFigures(testAUC: testCalibrated.rocAUC, heldOutAUC: logoMeanAUC,
+                                  realFalseAlarmRate: reals > 0 ? Double(testCalibrated.falsePositives) / Double(reals) : nil, card: card)
+        let e = JSONEncoder()
+        e.outputFormatting = .sortedKeys
+        return (try? e.encode(figures)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}

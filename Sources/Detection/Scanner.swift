@@ -14,6 +14,12 @@ public struct ScanResult: Sendable, Codable {
     public var scores: [Double]?
     public var views: Int?
     public var verdict: Verdict?
+    /// Some models call the image likely AI-made and others likely real (set with several models).
+    public var disagreement: Bool?
+    /// Why detectors cannot judge this image (the verdict is then "uncertain"), if so.
+    public var outOfScope: OutOfScope?
+    /// Why the verdict is what it is (`Judgement.reason`).
+    public var reason: String?
     public var errorKind: String?
     public var error: String?
     public var milliseconds: Double
@@ -37,6 +43,8 @@ public struct Scanner {
     public var detector: Detector { detectors[0] }
     /// Also try files whose extension is not an image type (inside folders; named files are always tried).
     public var includeAllFiles: Bool
+    /// Sends blank, noise-like and screen-like images to "uncertain" with the reason.
+    public var contentCheck = ContentCheck.standard
 
     public init(decoder: ImageDecoder, detector: Detector, includeAllFiles: Bool = false) {
         self.init(decoder: decoder, detectors: [detector], includeAllFiles: includeAllFiles)
@@ -105,10 +113,15 @@ public struct Scanner {
                 scores.append(s.probability)
                 r.views = max(r.views ?? 0, s.views.count)
             }
-            let p = scores.reduce(0, +) / Double(scores.count)
-            r.probability = p
-            if detectors.count > 1 { r.scores = scores }
-            r.verdict = Verdict(probability: p)
+            let judgement = Judgement(scores: scores, names: names, outOfScope: contentCheck.assess(d.image))
+            r.probability = judgement.probability
+            if detectors.count > 1 {
+                r.scores = scores
+                r.disagreement = judgement.disagreement
+            }
+            r.verdict = judgement.verdict
+            r.outOfScope = judgement.outOfScope
+            r.reason = judgement.reason
         } catch let e as ImageError {
             r.errorKind = e.kind
             r.error = e.localizedDescription

@@ -97,6 +97,28 @@ public struct Explainer {
         model.namedModules().flatMap { path, m in m.featureNames.map { path.isEmpty ? $0 : "\(path).\($0)" } }
     }
 
+    /// The layer Grad-CAM and activation maps use when none is named: a module's `explanationFeature` where one
+    /// names it (transformers: the block before the last), else the last feature layer.
+    public var defaultLayer: String? {
+        let preferred = model.namedModules().compactMap { path, m in m.explanationFeature.map { path.isEmpty ? $0 : "\(path).\($0)" } }
+        return preferred.first ?? layers.last
+    }
+
+    /// Why `method` cannot explain this model, or nil when it can (checked from the model's structure, before any
+    /// image is seen). Clients offer only the methods for which this is nil.
+    public func inapplicability(of method: ExplanationMethod) -> String? {
+        switch method {
+        case .gradcam, .activation: return layers.isEmpty ? "it offers no feature layers" : nil
+        case .guided, .saliency: return nil
+        case .rollout:
+            return model.namedModules().contains(where: { $0.1 is AttentionRecording }) ? nil : "it has no attention layers"
+        case .pixels: return dense ? nil : "it returns one score per image, not per pixel"
+        }
+    }
+
+    /// The methods that apply to this model, in `ExplanationMethod.allCases` order.
+    public var applicableMethods: [ExplanationMethod] { ExplanationMethod.allCases.filter { inapplicability(of: $0) == nil } }
+
     /// Heat maps of `image` (width x height each) for `method`; `layer` picks the feature layer for Grad-CAM and
     /// activation maps.
     /// - Throws: `ExplainError` when the method does not fit the model or the layer is unknown.
@@ -153,7 +175,7 @@ public struct Explainer {
         switch method {
         case .gradcam, .activation:
             let available = Self.featureLayers(model)
-            guard let name = layer ?? available.last else {
+            guard let name = layer ?? defaultLayer else {
                 throw ExplainError.notApplicable(method, model: modelName, reason: "it offers no feature layers")
             }
             guard available.contains(name) else { throw ExplainError.unknownLayer(name, available: available) }
@@ -217,24 +239,45 @@ public struct Explainer {
         throw ExplainError.notApplicable(.gradcam, model: modelName, reason: "layer \(layer) has shape \(f.shape)")
     }
 
-    /// Places each view's map where the view came from (bilinear resize), averaging overlaps.
+    /// Places each view's map where the view came from (bilinear resize). Overlapping views are blended with weights
+    /// that fall off towards each view's edges (no seam where two views meet), and pixels no view covers (the margin
+    /// a centre crop leaves) take the value of the nearest covered pixel (no dark border that the model never saw).
     func stitch(_ maps: [Tensor], boxes: [ViewBox], image: Image, name: String) -> Heatmap {
         let w = image.width, h = image.height
-        var sum = [Float](repeating: 0, count: w * h), count = [Float](repeating: 0, count: w * h)
+        var sum = [Float](repeating: 0, count: w * h), weight = [Float](repeating: 0, count: w * h)
+        // Weight along one axis: 1 in the middle, ramping down over the outer quarter to a small floor at the edge
+        // (the floor keeps pixels that only an edge covers).
+        func ramp(_ i: Int, _ n: Int) -> Float {
+            let edge = Float(min(i, n - 1 - i)) + 0.5, width = max(1, Float(n) / 4)
+            return max(0.05, min(1, edge / width))
+        }
+        var covered = (x0: w, y0: h, x1: -1, y1: -1)
         for (m, b) in zip(maps, boxes) {
-            let bw = max(1, min(b.width, w - b.x)), bh = max(1, min(b.height, h - b.y))
             let resized = interpolate(m.to(.float32).reshaped([1, 1, m.size(0), m.size(1)]), size: (b.height, b.width),
                                       mode: .bilinear, alignCorners: false)
             let v = resized.reshaped([-1]).toArray(Float.self)
-            for yy in 0..<bh {
-                let row = (b.y + yy) * w + b.x
-                for xx in 0..<bw where b.x + xx >= 0 && b.y + yy >= 0 {
-                    sum[row + xx] += v[yy * b.width + xx]
-                    count[row + xx] += 1
+            let single = maps.count == 1
+            for yy in 0..<b.height where b.y + yy >= 0 && b.y + yy < h {
+                let row = (b.y + yy) * w, wy = single ? 1 : ramp(yy, b.height)
+                for xx in 0..<b.width where b.x + xx >= 0 && b.x + xx < w {
+                    let k = single ? 1 : wy * ramp(xx, b.width)
+                    sum[row + b.x + xx] += v[yy * b.width + xx] * k
+                    weight[row + b.x + xx] += k
+                }
+            }
+            covered = (min(covered.x0, max(0, b.x)), min(covered.y0, max(0, b.y)),
+                       max(covered.x1, min(w, b.x + b.width) - 1), max(covered.y1, min(h, b.y + b.height) - 1))
+        }
+        var values = zip(sum, weight).map { $1 > 0 ? $0 / $1 : Float.nan }
+        if covered.x1 >= covered.x0 && covered.y1 >= covered.y0 {
+            for y in 0..<h {
+                for x in 0..<w where weight[y * w + x] == 0 {
+                    let cx = min(max(x, covered.x0), covered.x1), cy = min(max(y, covered.y0), covered.y1)
+                    values[y * w + x] = weight[cy * w + cx] > 0 ? values[cy * w + cx] : 0
                 }
             }
         }
-        return Heatmap(name: name, width: w, height: h, values: zip(sum, count).map { $1 > 0 ? $0 / $1 : 0 })
+        return Heatmap(name: name, width: w, height: h, values: values.map { $0.isNaN ? 0 : $0 })
     }
 }
 

@@ -227,6 +227,8 @@ public struct FusedVerdict: Sendable, Codable, Equatable {
     public var basis: String
     public var modelProbability: Double?
     public var provenanceStrength: Double
+    /// Why, for people (set by callers that know more than the probability, e.g. that models disagree).
+    public var reason: String?
 
     public init(modelProbability p: Double?, provenance: ProvenanceReport, lower: Double = 0.3, upper: Double = 0.7) {
         modelProbability = p
@@ -239,5 +241,43 @@ public struct FusedVerdict: Sendable, Codable, Equatable {
             verdict = modelBand ?? "uncertain"
             basis = p == nil ? "none" : "model"
         }
+    }
+}
+
+extension ProvenanceReport {
+    /// A short block for people: what was found and what it means (`aidetect provenance` without `--json`).
+    public func summary(file: String) -> String {
+        var lines = ["\(file) (\(format))"]
+        let ai = evidence.filter { $0.direction == .ai }.sorted { $0.strength > $1.strength }
+        let real = evidence.filter { $0.direction == .real }
+        if let g = generator { lines.append("  generator named in the metadata: \(g)") }
+        if let c2pa {
+            lines.append("  C2PA manifest present (\(c2pa.claimGenerator ?? "unknown tool")); its signature is not validated by this build")
+        }
+        func strengthWord(_ s: Double) -> String { s >= 0.8 ? "strong" : s >= 0.4 ? "moderate" : s > 0 ? "weak" : "context" }
+        for e in evidence {
+            lines.append("  - \(e.direction == .ai ? "points to AI" : e.direction == .real ? "points to a camera" : "context")"
+                         + (e.direction == .neutral ? "" : " (\(strengthWord(e.strength)))") + ", \(e.source): \(e.finding)")
+        }
+        if let w = watermark {
+            if let m = w.match {
+                lines.append("  - invisible watermark: '\(m.payload)' read with \(m.bitErrors)/\(m.bits) bit errors (chance of a false match \(String(format: "%.1g", m.falseMatchProbability)))")
+            } else {
+                lines.append("  - invisible watermark: none of the \(w.checks.count) known marks found")
+            }
+        }
+        for p in problems { lines.append("  ! \(p)") }
+        let meaning: String
+        if let top = ai.first, top.strength >= 0.8 {
+            meaning = "the metadata says this file was made by an AI generator (\(top.source)); metadata can be forged, but rarely is to claim AI."
+        } else if !ai.isEmpty {
+            meaning = "some metadata hints at AI tools; not conclusive on its own."
+        } else if !real.isEmpty {
+            meaning = "the metadata looks like a camera's; it is easily copied or edited, so it is weak evidence of a real photo."
+        } else {
+            meaning = "no provenance evidence either way; missing metadata is not evidence of a real photo (most sites strip it)."
+        }
+        lines.append("  what it means: " + meaning)
+        return lines.joined(separator: "\n")
     }
 }

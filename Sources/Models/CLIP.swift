@@ -53,6 +53,8 @@ public final class CLIPVisionTransformer: Module {
         Init.normal_(registerParameter("proj", Tensor.empty([width, outputDimensions])), std: scale)
     }
     public override var featureNames: [String] { blocks.indices.map { "resblocks.\($0)" } }
+    /// The output reads only the class token, so the last block's patch tokens get no gradient: explain the one before.
+    public override var explanationFeature: String? { blocks.count > 1 ? "resblocks.\(blocks.count - 2)" : nil }
     public var attentionModules: [MultiheadAttention] { blocks.map(\.attn) }
     /// Quantise activations before every projection as onnxruntime's dynamic INT8 does, to reproduce the
     /// imported INT8 encoder exactly (per-tensor, so results depend on the batch: use batches of one).
@@ -91,7 +93,8 @@ public final class CLIPProbe: Module {
         register("encoder", encoder)
         register("head", head)
     }
-    public override var featureNames: [String] { encoder.featureNames.map { "encoder.\($0)" } }
+    // The encoder's blocks are reached as "encoder.resblocks.N" through the child module (`setFeatureHook` walks
+    // the tree); re-exporting them here installed hooks on this module, which never calls them.
     public override func callAsFunction(_ x: Tensor) -> Tensor {
         let e = encoder(x)
         return head(e / e.norm(axes: [1], keepDims: true).clamped(min: 1e-12))

@@ -97,6 +97,8 @@ public final class VisionTransformer: Module {
         }
     }
     public override var featureNames: [String] { (0..<depth).map { "blocks.\($0)" } }
+    /// The head reads only the class token, so the last block's patch tokens get no gradient: explain the one before.
+    public override var explanationFeature: String? { depth > 1 ? "blocks.\(depth - 2)" : nil }
     /// Every block's attention module (for attention rollout).
     public var attentionModules: [ViTAttention] { blocks.map(\.attn) }
 

@@ -124,6 +124,10 @@ open class Module {
     }
     /// Names this model offers to `featureHooks` (last conv stage, every transformer block, ...).
     open var featureNames: [String] { [] }
+    /// The feature an explanation should use by default, when it is not the last of `featureNames`: a
+    /// transformer whose head reads only the class token gets no gradient on the last block's patch tokens, so
+    /// it names the block before.
+    open var explanationFeature: String? { nil }
 
     /// Installs (or with nil removes) a hook on the named feature of this model or of a wrapped child
     /// ("encoder.resblocks.3" reaches the child at "encoder"). Returns false if no module offers the name.

@@ -30,12 +30,16 @@ public final class Analyzer: Sendable {
 
     public struct ModelScore: Sendable, Codable {
         public var name: String
+        /// A short name for people ("CLIP ViT-B/16 probe"); `name` is what clients pick the model by.
+        public var label: String
         public var architecture: String
         public var probability: Double
         public var verdict: String
         public var placeholder: Bool
         /// Whether the probability is calibrated (the model file carries a calibration fitted on validation data).
         public var calibrated: Bool
+        /// The model card's headline figures (held-out ROC-AUC, false alarms on real test images), where the file has them.
+        public var figures: CardFigures?
     }
     public struct HeatmapOut: Sendable, Codable {
         public var model: String
@@ -55,12 +59,24 @@ public final class Analyzer: Sendable {
     public struct Report: Sendable, Codable {
         public var file: FileInfo
         public var models: [ModelScore]
-        /// Mean of the models' probabilities (calibrated where each model is), and its band.
+        /// Mean of the models' probabilities (calibrated where each model is); its verdict is the combined one
+        /// (`Judgement`: "uncertain" when the models disagree or the image is out of scope).
         public var ensemble: ModelScore
+        /// Some models call the image likely AI-made and others likely real.
+        public var disagreement: Bool
+        /// Why detectors cannot judge this image (`too-little-content`, `noise-like`, `flat-graphics`), if so.
+        public var outOfScope: String?
+        /// Why the models' verdict is what it is.
+        public var reason: String
         public var provenance: ProvenanceReport
         public var fused: FusedVerdict
         public var heatmaps: [HeatmapOut]
-        public var seconds: Double
+        /// Steps that could not be done (an explanation that does not apply or failed, ...); the verdict stands.
+        public var warnings: [String]
+        /// How far to trust any of this (`Reliability.caveat`).
+        public var caveat: String
+        /// Time spent on the request, in milliseconds (as the CLI's `milliseconds`).
+        public var milliseconds: Double
     }
 
     /// The position of the model a client names: its display name (`names`), or its own name where no other
@@ -72,9 +88,15 @@ public final class Analyzer: Sendable {
         return own[0]
     }
 
+    /// The explanation methods that apply to each loaded model (by display name), for clients to offer.
+    public func explanationMethods(model i: Int) -> [ExplanationMethod] { Explainer(detector: detectors[i]).applicableMethods }
+
     /// Scores one file's bytes. `models` picks models by display name (empty = all; see `index(ofModel:)`); `explain`
-    /// adds heat maps of the first picked model. Throws `ImageError` for bad input and `AnalyzerError` for unknown options.
-    public func analyze(_ bytes: [UInt8], name: String? = nil, models picked: [String] = [], explain: [ExplanationMethod] = []) throws -> Report {
+    /// adds heat maps of every picked model for the methods that apply to it. Verdict first: an explanation that
+    /// does not apply or fails adds a warning and never removes the verdict. Throws `ImageError` for bad input and
+    /// `AnalyzerError` for unknown options.
+    public func analyze(_ bytes: [UInt8], name: String? = nil, models picked: [String] = [], explain: [ExplanationMethod] = [],
+                        contentCheck: ContentCheck = .standard) throws -> Report {
         let start = Date()
         // Positions, not names: two models that share a name are both scored, and either can be picked.
         let chosen = picked.isEmpty ? Array(detectors.indices) : try picked.map { try index(ofModel: $0) }
@@ -83,32 +105,48 @@ public final class Analyzer: Sendable {
         let scores = chosen.map { i -> ModelScore in
             let d = detectors[i]
             let p = d.score(image).probability
-            return ModelScore(name: names[i], architecture: d.entry.name, probability: p, verdict: Verdict(probability: p).rawValue, placeholder: d.isPlaceholder,
-                              calibrated: d.metadata["aidetect.calibration"] != nil)
+            return ModelScore(name: names[i], label: d.label, architecture: d.entry.name, probability: p, verdict: Verdict(probability: p).rawValue,
+                              placeholder: d.isPlaceholder, calibrated: d.metadata["aidetect.calibration"] != nil, figures: d.figures)
         }
-        let mean = scores.map(\.probability).reduce(0, +) / Double(scores.count)
+        let judgement = Judgement(scores: scores.map(\.probability), names: scores.map(\.name), outOfScope: contentCheck.assess(image))
         // Any placeholder member makes the ensemble's score uninformative (as in the CLI's scan).
-        let ensemble = ModelScore(name: "ensemble", architecture: "mean", probability: mean, verdict: Verdict(probability: mean).rawValue,
-                                  placeholder: scores.contains(where: \.placeholder), calibrated: scores.allSatisfy(\.calibrated))
+        let ensemble = ModelScore(name: "ensemble", label: scores.count == 1 ? scores[0].label : "mean of \(scores.count) models", architecture: "mean",
+                                  probability: judgement.probability, verdict: judgement.verdict.rawValue,
+                                  placeholder: scores.contains(where: \.placeholder), calibrated: scores.allSatisfy(\.calibrated), figures: nil)
+        var warnings: [String] = []
         var provenance = ProvenanceReport.analyze(bytes)
         provenance.checkWatermark(decoded.image)
         var heatmaps: [HeatmapOut] = []
-        if let first = chosen.first {
-            let d = detectors[first]
-            let explainer = Explainer(detector: d)
+        if !explain.isEmpty {
             let scale = min(1, Double(overlaySide) / Double(max(image.width, image.height)))
             let small = scale < 1 ? image.resized(width: max(1, Int(Double(image.width) * scale)), height: max(1, Int(Double(image.height) * scale)), filter: .area) : image
-            for m in explain {
-                for map in try explainer.explain(small, method: m) {
-                    heatmaps.append(HeatmapOut(model: names[first], method: map.name, width: map.width, height: map.height,
-                                               overlayPNG: Data(ImageEncoder.png(map.overlay(on: small))).base64EncodedString()))
+            for i in chosen {
+                let explainer = Explainer(detector: detectors[i])
+                for m in explain {
+                    if let why = explainer.inapplicability(of: m) {
+                        warnings.append("\(m.rawValue) heat map not made for \(names[i]): \(why)")
+                        continue
+                    }
+                    do {
+                        for map in try explainer.explain(small, method: m) {
+                            heatmaps.append(HeatmapOut(model: names[i], method: map.name, width: map.width, height: map.height,
+                                                       overlayPNG: Data(ImageEncoder.png(map.overlay(on: small))).base64EncodedString()))
+                        }
+                    } catch {
+                        warnings.append("\(m.rawValue) heat map failed for \(names[i]): \(error.localizedDescription)")
+                    }
                 }
             }
         }
+        var fused = FusedVerdict(modelProbability: judgement.probability, provenance: provenance)
+        if fused.basis == "model" {
+            fused.verdict = judgement.verdict.rawValue
+        }
+        fused.reason = fused.basis.hasPrefix("provenance") ? "the file's provenance metadata names an AI generator" : judgement.reason
         return Report(file: FileInfo(name: name, bytes: bytes.count, format: decoded.format.name, width: image.width, height: image.height),
-                      models: scores, ensemble: ensemble, provenance: provenance,
-                      fused: FusedVerdict(modelProbability: mean, provenance: provenance), heatmaps: heatmaps,
-                      seconds: Date().timeIntervalSince(start))
+                      models: scores, ensemble: ensemble, disagreement: judgement.disagreement, outOfScope: judgement.outOfScope?.rawValue,
+                      reason: judgement.reason, provenance: provenance, fused: fused, heatmaps: heatmaps, warnings: warnings,
+                      caveat: Reliability.caveat, milliseconds: Date().timeIntervalSince(start) * 1000)
     }
 }
 

@@ -103,11 +103,23 @@ public func buildApplication(analyzer: Analyzer, configuration: ServerConfigurat
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPI.document)))
     }
     router.get("/api/v1/models") { _, _ in
-        try json(["models": zip(analyzer.detectors, analyzer.names).map { d, name -> [String: Any] in
-            ["name": name, "architecture": d.entry.name, "summary": d.entry.summary, "reference": d.entry.reference,
-             "inputSize": d.preprocessing.inputSize, "placeholder": d.isPlaceholder, "calibrated": d.metadata["aidetect.calibration"] != nil,
-             "description": d.metadata["aidetect.description"] ?? ""]
+        try json(["caveat": Reliability.caveat, "models": analyzer.detectors.indices.map { i -> [String: Any] in
+            let d = analyzer.detectors[i]
+            var m: [String: Any] = ["name": analyzer.names[i], "label": d.label, "architecture": d.entry.name, "summary": d.entry.summary,
+                                    "reference": d.entry.reference, "inputSize": d.preprocessing.inputSize, "placeholder": d.isPlaceholder,
+                                    "calibrated": d.metadata["aidetect.calibration"] != nil, "description": d.metadata["aidetect.description"] ?? "",
+                                    "note": d.metadata["aidetect.summary"] ?? "",
+                                    "explain": analyzer.explanationMethods(model: i).map(\.rawValue)]
+            if let f = d.figures, let data = try? jsonEncoder.encode(f), let o = try? JSONSerialization.jsonObject(with: data) { m["figures"] = o }
+            return m
         }] as [String: Any])
+    }
+    // A GET where only POST is served: say so (405 with Allow), not an empty 404.
+    for path in ["/api/v1/analyze", "/api/v1/batch"] {
+        router.get(RouterPath(path)) { _, _ -> Response in
+            throw APIError(status: .methodNotAllowed, message: "\(path) takes POST with the image as the body (or multipart/form-data); see /openapi.json",
+                           kind: "method_not_allowed", headers: [.allow: "POST"])
+        }
     }
     router.post("/api/v1/analyze") { request, _ in
         do {

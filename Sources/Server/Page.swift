@@ -33,6 +33,13 @@ enum Page {
   .muted { color: var(--muted); font-size: .9rem; }
   .error { color: var(--ai); font-weight: 600; }
   .toggles { display: flex; flex-wrap: wrap; gap: .4rem; margin: .5rem 0; }
+  .disagree { border-left: 5px solid var(--unsure); background: #fff6e0; padding: .4rem .6rem; margin: .5rem 0; font-weight: 600; }
+  .caveat { border-left: 5px solid var(--line); padding: .2rem .6rem; }
+  .legend { margin: .3rem 0 .6rem; font-size: .85rem; color: var(--muted); }
+  .legend .ramp { display: block; height: .7rem; border-radius: 3px; margin: .2rem 0;
+    background: linear-gradient(to right, rgb(0,0,4), rgb(40,11,84), rgb(101,21,110), rgb(159,42,99), rgb(212,72,66), rgb(245,125,21), rgb(250,193,39), rgb(252,255,164)); }
+  .legend .ends { display: flex; justify-content: space-between; }
+  .name { display: block; font-size: .8rem; color: var(--muted); }
 </style>
 </head>
 <body>
@@ -48,7 +55,7 @@ enum Page {
   <div id="status" role="status" aria-live="polite" class="muted"></div>
   <div id="results"></div>
 </main>
-<footer class="muted"><p>Scores are the models' probabilities that the image is AI-made. They are calibrated only where
+<footer class="muted"><p id="caveat"></p><p>Scores are the models' probabilities that the image is AI-made. They are calibrated only where
 a model's card says so (see <a href="/api/v1/models">the model list</a>); a model marked "uncalibrated" gives a raw score,
 not a frequency you can rely on. "Uncertain" means the models cannot tell.
 Provenance evidence comes from the file's metadata; missing metadata is not evidence of a real photo.
@@ -64,6 +71,21 @@ drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", e => { e.preventDefault(); drop.classList.remove("over"); handle(e.dataTransfer.files); });
 input.addEventListener("change", () => handle(input.files));
 
+let models = null;
+async function modelList() {
+  if (models === null) {
+    try {
+      const list = await (await fetch("/api/v1/models")).json();
+      models = list.models || [];
+      document.getElementById("caveat").textContent = list.caveat || "";
+    } catch (e) { models = []; }
+  }
+  return models;
+}
+modelList();
+const fig = v => v === undefined || v === null ? "–" : v.toFixed(3);
+const rate = v => v === undefined || v === null ? "–" : (100 * v).toFixed(0) + "%";
+
 async function handle(files) {
   for (const f of Array.from(files)) await analyse(f);
 }
@@ -75,7 +97,10 @@ async function analyse(file) {
   box.innerHTML = `<div class="media"><img alt="${esc(file.name)}" src="${URL.createObjectURL(file)}"></div><div class="facts"><p>Analysing ${esc(file.name)}…</p></div>`;
   results.prepend(box);
   statusEl.textContent = "Analysing " + file.name + "…";
-  const explain = document.getElementById("explain").checked ? "&explain=gradcam,saliency" : "";
+  // Heat maps: only the methods that apply to at least one loaded model (the server lists them per model); a model
+  // that a method does not fit gets none, and the report says so in its warnings.
+  const methods = (await modelList()).flatMap(m => m.explain || []).filter((m, i, a) => a.indexOf(m) === i && (m === "gradcam" || m === "saliency"));
+  const explain = document.getElementById("explain").checked && methods.length ? "&explain=" + methods.join(",") : "";
   try {
     const r = await fetch("/api/v1/analyze?name=" + encodeURIComponent(file.name) + explain, { method: "POST", body: file,
       headers: { "Content-Type": file.type || "application/octet-stream" } });
@@ -95,24 +120,35 @@ function render(box, file, r) {
   const verdict = r.fused.verdict;
   const basis = r.fused.basis === "model" ? "from the models" : "from " + r.fused.basis;
   let html = `<h2 class="verdict"><span class="band ${esc(verdict)}">${esc(verdict)}</span></h2>
-    <p>Verdict ${esc(basis)}; ensemble P(AI) ${pct(r.ensemble.probability)}. ${esc(r.file.format)} ${r.file.width}×${r.file.height}.</p>
-    <table><caption class="muted">P(AI) per model</caption><tr><th scope="col">Model</th><th scope="col">P(AI)</th><th scope="col">Band</th></tr>` +
-    r.models.map(m => `<tr><td>${esc(m.name)}${m.placeholder ? " (untrained placeholder)" : ""}${m.calibrated === false ? " (uncalibrated)" : ""}</td><td>${pct(m.probability)}</td><td>${esc(m.verdict)}</td></tr>`).join("") + `</table>`;
+    <p>Verdict ${esc(basis)}: ${esc(r.fused.reason || r.reason)}. Combined P(AI) ${pct(r.ensemble.probability)}. ${esc(r.file.format)} ${r.file.width}×${r.file.height}.</p>`;
+  if (r.disagreement) {
+    html += `<p class="disagree" role="alert">The models disagree: one calls this image AI-made, another real. Trust neither alone; see how each model does on images it never saw below.</p>`;
+  }
+  html += `<table><caption class="muted">Each model's P(AI), and how it did when tested (its model card)</caption>
+    <tr><th scope="col">Model</th><th scope="col">P(AI)</th><th scope="col">Band</th><th scope="col" title="mean ROC-AUC on generators it never saw (1 = perfect, 0.5 = chance)">Unseen-generator AUC</th><th scope="col" title="share of real test images it calls AI-made">False alarms on real images</th></tr>` +
+    r.models.map(m => `<tr><td>${esc(m.label || m.name)}${m.placeholder ? " (untrained placeholder)" : ""}${m.calibrated === false ? " (uncalibrated)" : ""}<span class="name">${esc(m.name)}</span></td><td>${pct(m.probability)}</td><td>${esc(m.verdict)}</td><td>${fig(m.figures && m.figures.heldOutAUC)}</td><td>${rate(m.figures && m.figures.realFalseAlarmRate)}</td></tr>`).join("") + `</table>`;
   if (r.heatmaps.length) {
     html += `<div class="toggles" role="group" aria-label="Heat map"><button type="button" aria-pressed="true" data-src="">image</button>` +
-      r.heatmaps.map((h, i) => `<button type="button" aria-pressed="false" data-i="${i}">${esc(h.method)}</button>`).join("") + `</div>`;
+      r.heatmaps.map((h, i) => `<button type="button" aria-pressed="false" data-i="${i}">${esc(h.model)}: ${esc(h.method)}</button>`).join("") + `</div>
+      <div class="legend" aria-live="polite"><span class="which">Showing the image. Pick a heat map to see where a model found its evidence.</span>
+      <span class="ramp" aria-hidden="true"></span><span class="ends"><span>less evidence for AI</span><span>more evidence for AI</span></span></div>`;
+  }
+  if (r.warnings && r.warnings.length) {
+    html += `<ul class="muted">` + r.warnings.map(w => `<li>${esc(w)}</li>`).join("") + `</ul>`;
   }
   html += `<h3>Provenance evidence</h3><ul>` + r.provenance.evidence.map(e =>
     `<li><strong>${esc(e.source)}</strong> (${esc(e.direction)}${e.strength ? ", strength " + e.strength : ""}): ${esc(e.finding)}<br><span class="muted">${esc(e.explanation)}</span></li>`).join("") + `</ul>`;
+  html += `<p class="muted caveat">${esc(r.caveat)}</p>`;
   const blob = new Blob([JSON.stringify(r, null, 2)], { type: "application/json" });
   html += `<p><a download="${esc(file.name)}.aidetect.json" href="${URL.createObjectURL(blob)}">Download the JSON report</a></p>`;
   facts.innerHTML = html;
   facts.querySelectorAll(".toggles button").forEach(b => b.addEventListener("click", () => {
     facts.querySelectorAll(".toggles button").forEach(o => o.setAttribute("aria-pressed", "false"));
     b.setAttribute("aria-pressed", "true");
-    const i = b.dataset.i;
-    img.src = i === undefined ? original : "data:image/png;base64," + r.heatmaps[+i].overlayPNG;
-    img.alt = i === undefined ? file.name : file.name + ": " + r.heatmaps[+i].method + " heat map";
+    const i = b.dataset.i, h = i === undefined ? null : r.heatmaps[+i];
+    img.src = h ? "data:image/png;base64," + h.overlayPNG : original;
+    img.alt = h ? file.name + ": " + h.method + " heat map of " + h.model : file.name;
+    facts.querySelector(".legend .which").textContent = h ? h.method + " heat map of " + h.model + " (each map scaled to its own range)" : "Showing the image.";
   }));
 }
 </script>

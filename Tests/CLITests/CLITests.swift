@@ -6,6 +6,9 @@ import TestSupport
 @testable import Detection
 import Imaging
 
+/// The first line of a command's output (a JSON Lines scan of one file: its record, before the summary record).
+func firstLine(_ s: String) -> String { s.split(separator: "\n").first.map(String.init) ?? "" }
+
 /// Runs the built `aidetect` executable (built by `swift build --build-tests`).
 func runCLI(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
     let candidates = [
@@ -58,7 +61,7 @@ struct CLITests {
             #expect(flat.contains("4 the model could not be loaded") && flat.contains("5 no image found"))
         }
         func probability(_ r: (status: Int32, stdout: String, stderr: String)) -> Double? {
-            (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["probability"] as? Double
+            (try? JSONSerialization.jsonObject(with: Data(firstLine(r.stdout).utf8)) as? [String: Any])?["probability"] as? Double
         }
         let byName = try runCLI(["scan", "samples/fake-sdxl-turbo.png", "--model", "default", "--json"])
         let bundled = try runCLI(["scan", "samples/fake-sdxl-turbo.png", "--json"])
@@ -82,8 +85,10 @@ struct CLITests {
 
     @Test func scanSamplesAsJSONContinuesPastBadFiles() throws {
         let r = try runCLI(["scan", "samples", "--json"])
-        let rows = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(rows.count == 7)
+        let records = r.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        // One record per file, then the summary record.
+        let rows = records.filter { $0["path"] != nil }
+        #expect(rows.count == 7 && records.count == 8 && (records.last?["summary"] as? [String: Int])?["files"] == 7)
         let broken = rows.first { ($0["path"] as? String)?.hasSuffix("broken-truncated.jpg") == true }
         #expect(broken?["errorKind"] as? String == "truncated")
         let scored = rows.filter { $0["probability"] != nil }
@@ -121,7 +126,7 @@ struct CLITests {
         let csv = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--csv"])
         let lines = csv.stdout.split(separator: "\n")
         #expect(lines.first?.hasPrefix("path,format,width,height,probability") == true)
-        #expect(lines.count == 2)
+        #expect(lines.count == 4, "header, the row, the summary and caveat comments")
         let table = try runCLI(["scan", "samples"])
         #expect(table.stdout.contains("efficientnet_lite0.aidetect_probe_v1"))
         #expect(table.stdout.contains("MODEL_CARD.md"))
@@ -223,7 +228,7 @@ struct EnsembleScanTests {
         let m = dir.appendingPathComponent("lenet.safetensors").path
         #expect(try runCLI(["init-model", "lenet_baseline", "--output", m, "--placeholder"]).status == 0)
         let r = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--models", "default,\(m)", "--json"])
-        let row = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let row = try #require(try JSONSerialization.jsonObject(with: Data(firstLine(r.stdout).utf8)) as? [String: Any])
         let scores = try #require(row["scores"] as? [String: Double])
         #expect(scores.count == 2)
         let p = try #require(row["probability"] as? Double)
@@ -243,7 +248,7 @@ struct EnsembleScanTests {
         #expect(try runCLI(["init-model", "lenet_baseline", "--output", b, "--seed", "2"]).status == 0)
         func row(_ args: [String]) throws -> [String: Any] {
             let r = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--json"] + args)
-            return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stderr)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(firstLine(r.stdout).utf8)) as? [String: Any], "\(r.stderr)")
         }
         let pa = try #require(try row(["--model", a])["probability"] as? Double)
         let pb = try #require(try row(["--model", b])["probability"] as? Double)
@@ -293,11 +298,11 @@ struct EnsembleScanTests {
         let table = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--model", m])
         #expect(table.stdout.contains("NOTE: model 'lenet_baseline' is an untrained PLACEHOLDER"), "\(table.stdout)")
         let json = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--model", m, "--json"])
-        let row = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stderr)")
+        let row = try #require(try JSONSerialization.jsonObject(with: Data(firstLine(json.stdout).utf8)) as? [String: Any], "\(json.stderr)")
         #expect(row["placeholder"] as? Bool == true)
         let csv = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--model", m, "--csv"])
         let lines = csv.stdout.split(separator: "\n")
-        #expect(lines.count == 2 && lines[1].contains(",lenet_baseline,true,"), "\(csv.stdout)")
+        #expect(lines.count == 4 && lines[1].contains(",lenet_baseline,true,"), "\(csv.stdout)")
         // The bundled model is trained: no warning.
         let trained = try runCLI(["scan", "samples/real-earth-apollo17.jpg"])
         #expect(!trained.stdout.contains("PLACEHOLDER"))

@@ -58,7 +58,7 @@ struct RegistryTests {
         let again = withNoGrad { copy(x) }
         #expect(TestSupport.allClose(again, reference, rtol: 0, atol: 0).ok, "\(name): reloaded model differs")
         // every CNN names its last conv stage, every transformer its blocks
-        #expect(!model.featureNames.isEmpty || name == "mlp_baseline", "\(name) offers no feature hooks")
+        #expect(model.namedModules().contains { !$0.1.featureNames.isEmpty } || name == "mlp_baseline", "\(name) offers no feature hooks")
     }
 
     @Test func cifakeFamilyIsConfigurable() {
@@ -78,6 +78,11 @@ struct RegistryTests {
         _ = withNoGrad { m(Tensor.zeros([1, 3, 64, 64])) }
         #expect(shape == [1, 512, 2, 2])
         let clip = try ModelRegistry.create("clip_vit_b16")
-        #expect(clip.setFeatureHook("encoder.resblocks.11") { $0 })
+        clip.eval()
+        // The hook must land on the module that calls it (the encoder), not only be accepted.
+        var reached = false
+        #expect(clip.setFeatureHook("encoder.resblocks.11") { reached = true; return $0 })
+        _ = withNoGrad { clip(Tensor.zeros([1, 3, 224, 224])) }
+        #expect(reached, "the CLIP probe's block hook was never called")
     }
 }

@@ -1,0 +1,66 @@
+import Detection
+import Explain
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Imaging
+import Testing
+import TestSupport
+
+@testable import Server
+
+/// Issue 18 on the API: verdict first when an explanation does not apply, disagreement and card figures, the caveat,
+/// milliseconds, a 405 for GET on a POST route, out-of-scope images.
+@Suite struct FirstMinutesServerTests {
+    func app(_ analyzer: Analyzer) -> some ApplicationProtocol {
+        var c = ServerConfiguration()
+        c.port = 0
+        return buildApplication(analyzer: analyzer, configuration: c)
+    }
+
+    @Test func unsupportedExplainMethodKeepsTheVerdict() async throws {
+        try await app(try #require(sharedAnalyzer)).test(.router) { client in
+            try await client.execute(uri: "/api/v1/analyze?explain=rollout,gradcam", method: .post, body: try sample("real-earth-apollo17.jpg")) { r in
+                #expect(r.status == .ok)
+                let j = jsonObject(r.body)
+                #expect(["likely-AI", "likely-real", "uncertain"].contains((j["fused"] as? [String: Any])?["verdict"] as? String ?? ""))
+                #expect((j["warnings"] as? [String])?.contains { $0.contains("rollout") } == true, "\(j["warnings"] ?? "")")
+                #expect((j["heatmaps"] as? [[String: Any]])?.compactMap { $0["method"] as? String } == ["gradcam"])
+                #expect(j["milliseconds"] is Double && j["seconds"] == nil)
+                #expect(j["caveat"] as? String == Reliability.caveat)
+            }
+            try await client.execute(uri: "/api/v1/analyze", method: .get) { r in
+                #expect(r.status == .methodNotAllowed && r.headers[.allow] == "POST")
+                #expect(((jsonObject(r.body)["error"] as? [String: Any])?["message"] as? String)?.contains("POST") == true)
+            }
+            try await client.execute(uri: "/api/v1/models", method: .get) { r in
+                let j = jsonObject(r.body)
+                #expect(j["caveat"] as? String == Reliability.caveat)
+                let m = try #require((j["models"] as? [[String: Any]])?.first)
+                #expect((m["explain"] as? [String])?.contains("gradcam") == true && (m["explain"] as? [String])?.contains("rollout") == false)
+                #expect(m["label"] is String)
+            }
+        }
+    }
+
+    @Test func disagreementAndOutOfScopeAreReported() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("server-disagree-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let base = try Detector.loadDefault()
+        let a = dir.appendingPathComponent("a.safetensors").path, b = dir.appendingPathComponent("b.safetensors").path
+        var meta = base.metadata
+        meta["aidetect.card"] = #"{"heldOutAUC":0.8,"realFalseAlarmRate":0.25,"testAUC":0.9}"#
+        try saveDetector(base.model, architecture: base.entry.name, path: a, description: "a", calibrator: .platt(a: 0, b: 10), preprocessing: base.preprocessing, extra: meta)
+        try saveDetector(base.model, architecture: base.entry.name, path: b, description: "b", calibrator: .platt(a: 0, b: -10), preprocessing: base.preprocessing, extra: meta)
+        let analyzer = try Analyzer.load(models: [a, b])
+        let photo = Array(try sample("real-earth-apollo17.jpg").readableBytesView)
+        let r = try analyzer.analyze(photo)
+        #expect(r.disagreement && r.ensemble.verdict == "uncertain" && r.fused.verdict == "uncertain")
+        #expect(r.reason.contains("models disagree") && r.fused.reason == r.reason)
+        #expect(r.models.allSatisfy { $0.figures?.heldOutAUC == 0.8 && $0.figures?.realFalseAlarmRate == 0.25 })
+        let blank = ImageEncoder.png(Image(width: 512, height: 512, fill: (128, 128, 128)))
+        let one = try Analyzer(detectors: [base]).analyze(blank)
+        #expect(one.outOfScope == "too-little-content" && one.ensemble.verdict == "uncertain" && !one.disagreement)
+    }
+}
