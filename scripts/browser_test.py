@@ -158,6 +158,10 @@ def main():
     ap.add_argument("--file", required=True, help="the image to upload")
     ap.add_argument("--output", required=True, help="folder for the screenshots")
     ap.add_argument("--timeout", type=float, default=180)
+    ap.add_argument("--models", help="with --serve: the models to load (serve --models)")
+    ap.add_argument("--expect-heatmaps", action="store_true", help="check that heat-map buttons for the loaded models are shown")
+    ap.add_argument("--expect-disagreement", action="store_true",
+                    help="check that the models-disagree flag and each model's card figures are shown")
     a = ap.parse_args()
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if not chromium:
@@ -171,7 +175,8 @@ def main():
         url = a.url
         if a.serve:
             s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-            server = subprocess.Popen([a.serve, "serve", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            server = subprocess.Popen([a.serve, "serve", "--port", str(port)] + (["--models", a.models] if a.models else []),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             url = f"http://127.0.0.1:{port}/"
             def healthy():
                 try:
@@ -203,6 +208,15 @@ def main():
         result["status"] = dt.evaluate("document.getElementById('status').innerText")
         result["checks"]["verdict shown"] = bool(result["verdict"]) and not result["error"]
         wait_for(lambda: dt.evaluate("Array.from(document.images).every(i => i.complete)"), 30, "the images")
+        result["heatmapButtons"] = dt.evaluate("Array.from(document.querySelectorAll('.result .toggles button[data-i]')).map(b => b.innerText)")
+        result["disagreementShown"] = dt.evaluate("!!document.querySelector('.result .disagree')")
+        result["figures"] = dt.evaluate("Array.from(document.querySelectorAll('.result table tr')).slice(1).map(r => Array.from(r.cells).slice(3).map(c => c.innerText))")
+        result["warnings"] = dt.evaluate("Array.from(document.querySelectorAll('.result ul.muted li')).map(l => l.innerText)")
+        if a.expect_heatmaps:
+            result["checks"]["heat maps offered"] = len(result["heatmapButtons"]) > 0
+        if a.expect_disagreement:
+            result["checks"]["disagreement flag shown"] = result["disagreementShown"]
+            result["checks"]["card figures shown"] = bool(result["figures"]) and all(f and f[0] not in ("", "–") for f in result["figures"])
         dt.evaluate("document.querySelector('.result').scrollIntoView({block: 'start'}); true")
         box = json.loads(dt.evaluate("JSON.stringify(document.querySelector('.result .verdict .band, .result .error').getBoundingClientRect())"))
         shot = base64.b64decode(dt.call("Page.captureScreenshot", format="png")["data"])

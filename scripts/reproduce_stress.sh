@@ -55,7 +55,7 @@ if [[ $STEP == all || $STEP == attack ]]; then
   train resnet20 $MAN resnet20 6
   train vit $MAN vit_tiny_patch4_32 6
   train cnn-adv $MAN cifake_cnn 6 --adversarial-eps 0.01,0.02,0.05
-  # The CNN and its adversarially trained twin alone (the README's FGSM table; a few minutes).
+  # The CNN and its adversarially trained twin alone (the FGSM table of docs/research.md; a few minutes).
   $A attack --models $M/cnn/best.safetensors,$M/cnn-adv/best.safetensors --data $MAN --count 200 --output results/attack-cnn
   # All four: transfer across architectures (CW on the ViT takes most of the ~45 minutes).
   $A attack --models $M/cnn/best.safetensors,$M/resnet20/best.safetensors,$M/vit/best.safetensors,$M/cnn-adv/best.safetensors \

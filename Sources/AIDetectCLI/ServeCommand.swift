@@ -10,12 +10,12 @@ struct ServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "The web page and REST API: open http://HOST:PORT/ in a browser, or POST images to /api/v1/analyze.",
         discussion: "Models are loaded once and shared. Limits: --max-body (413), --max-pixels (413), --concurrency inference slots with a --queue of waiting requests (503 + Retry-After beyond), --timeout seconds per request (503). Nothing is written to disk and uploaded bytes never reach the logs.")
-    @Option var host = "127.0.0.1"
-    @Option var port = 8080
+    @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every network interface).") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 8080
     @Option(help: "Model files, comma-separated ('default' = the bundled model).") var models = "default"
     @Option(help: "Largest request body in bytes.") var maxBody = 50 << 20
     @Option(help: "Largest image in pixels (checked before decoding).") var maxPixels = ImageLimits.default.maxPixels
-    @Option(help: "Inference slots (default: cores).") var concurrency = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: ArgumentHelp("Inference slots; the default is the number of CPU cores.", valueName: "n")) var concurrency = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Requests that may wait for a slot.") var queue = 64
     @Option(help: "Seconds per request.") var timeout = 30.0
     @OptionGroup var runtime: RuntimeOptions

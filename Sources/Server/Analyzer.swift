@@ -108,7 +108,10 @@ public final class Analyzer: Sendable {
             return ModelScore(name: names[i], label: d.label, architecture: d.entry.name, probability: p, verdict: Verdict(probability: p).rawValue,
                               placeholder: d.isPlaceholder, calibrated: d.metadata["aidetect.calibration"] != nil, figures: d.figures)
         }
-        let judgement = Judgement(scores: scores.map(\.probability), names: scores.map(\.name), outOfScope: contentCheck.assess(image))
+        // The reason names models by their short labels where those tell them apart.
+        let labels = scores.map(\.label)
+        let judgement = Judgement(scores: scores.map(\.probability), names: Set(labels).count == labels.count ? labels : scores.map(\.name),
+                                  outOfScope: contentCheck.assess(image))
         // Any placeholder member makes the ensemble's score uninformative (as in the CLI's scan).
         let ensemble = ModelScore(name: "ensemble", label: scores.count == 1 ? scores[0].label : "mean of \(scores.count) models", architecture: "mean",
                                   probability: judgement.probability, verdict: judgement.verdict.rawValue,

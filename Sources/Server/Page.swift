@@ -28,7 +28,10 @@ enum Page {
   .band.likely-AI { background: var(--ai); } .band.likely-real { background: var(--real); } .band.uncertain { background: var(--unsure); }
   table { border-collapse: collapse; width: 100%; margin: .5rem 0; }
   td, th { border-bottom: 1px solid var(--line); padding: .3rem .4rem; text-align: left; vertical-align: top; }
-  td:first-child { overflow-wrap: anywhere; } th, td:not(:first-child) { white-space: nowrap; }
+  td:first-child { overflow-wrap: anywhere; } td:not(:first-child) { white-space: nowrap; }
+  th { font-size: .85rem; }
+  .tablewrap { overflow-x: auto; max-width: 100%; }
+  .toggles button { overflow-wrap: anywhere; max-width: 100%; text-align: left; }
   .facts li, .facts p { overflow-wrap: anywhere; }
   .muted { color: var(--muted); font-size: .9rem; }
   .error { color: var(--ai); font-weight: 600; }
@@ -40,6 +43,11 @@ enum Page {
     background: linear-gradient(to right, rgb(0,0,4), rgb(40,11,84), rgb(101,21,110), rgb(159,42,99), rgb(212,72,66), rgb(245,125,21), rgb(250,193,39), rgb(252,255,164)); }
   .legend .ends { display: flex; justify-content: space-between; }
   .name { display: block; font-size: .8rem; color: var(--muted); }
+  @media (max-width: 520px) {
+    .bandcol { display: none; }
+    td, th { padding: .25rem .2rem; font-size: .85rem; }
+    .name { display: none; }
+  }
 </style>
 </head>
 <body>
@@ -118,18 +126,19 @@ function render(box, file, r) {
   const facts = box.querySelector(".facts"), img = box.querySelector(".media img");
   const original = img.src;
   const verdict = r.fused.verdict;
+  const label = n => (r.models.find(m => m.name === n) || {}).label || n;
   const basis = r.fused.basis === "model" ? "from the models" : "from " + r.fused.basis;
   let html = `<h2 class="verdict"><span class="band ${esc(verdict)}">${esc(verdict)}</span></h2>
     <p>Verdict ${esc(basis)}: ${esc(r.fused.reason || r.reason)}. Combined P(AI) ${pct(r.ensemble.probability)}. ${esc(r.file.format)} ${r.file.width}×${r.file.height}.</p>`;
   if (r.disagreement) {
     html += `<p class="disagree" role="alert">The models disagree: one calls this image AI-made, another real. Trust neither alone; see how each model does on images it never saw below.</p>`;
   }
-  html += `<table><caption class="muted">Each model's P(AI), and how it did when tested (its model card)</caption>
-    <tr><th scope="col">Model</th><th scope="col">P(AI)</th><th scope="col">Band</th><th scope="col" title="mean ROC-AUC on generators it never saw (1 = perfect, 0.5 = chance)">Unseen-generator AUC</th><th scope="col" title="share of real test images it calls AI-made">False alarms on real images</th></tr>` +
-    r.models.map(m => `<tr><td>${esc(m.label || m.name)}${m.placeholder ? " (untrained placeholder)" : ""}${m.calibrated === false ? " (uncalibrated)" : ""}<span class="name">${esc(m.name)}</span></td><td>${pct(m.probability)}</td><td>${esc(m.verdict)}</td><td>${fig(m.figures && m.figures.heldOutAUC)}</td><td>${rate(m.figures && m.figures.realFalseAlarmRate)}</td></tr>`).join("") + `</table>`;
+  html += `<div class="tablewrap"><table><caption class="muted">Each model's P(AI), and how it did when tested (its model card)</caption>
+    <tr><th scope="col">Model</th><th scope="col">P(AI)</th><th scope="col" class="bandcol">Band</th><th scope="col" title="mean ROC-AUC on generators it never saw (1 = perfect, 0.5 = chance)">AUC on unseen generators</th><th scope="col" title="share of real test images it calls AI-made (P &gt; 0.5)">False alarms on real photos</th></tr>` +
+    r.models.map(m => `<tr><td>${esc(m.label || m.name)}${m.placeholder ? " (untrained placeholder)" : ""}${m.calibrated === false ? " (uncalibrated)" : ""}<span class="name">${esc(m.name)}</span></td><td>${pct(m.probability)}</td><td class="bandcol">${esc(m.verdict)}</td><td>${fig(m.figures && m.figures.heldOutAUC)}</td><td>${rate(m.figures && m.figures.realFalseAlarmRate)}</td></tr>`).join("") + `</table></div>`;
   if (r.heatmaps.length) {
     html += `<div class="toggles" role="group" aria-label="Heat map"><button type="button" aria-pressed="true" data-src="">image</button>` +
-      r.heatmaps.map((h, i) => `<button type="button" aria-pressed="false" data-i="${i}">${esc(h.model)}: ${esc(h.method)}</button>`).join("") + `</div>
+      r.heatmaps.map((h, i) => `<button type="button" aria-pressed="false" data-i="${i}">${esc(label(h.model))}: ${esc(h.method)}</button>`).join("") + `</div>
       <div class="legend" aria-live="polite"><span class="which">Showing the image. Pick a heat map to see where a model found its evidence.</span>
       <span class="ramp" aria-hidden="true"></span><span class="ends"><span>less evidence for AI</span><span>more evidence for AI</span></span></div>`;
   }
@@ -147,8 +156,8 @@ function render(box, file, r) {
     b.setAttribute("aria-pressed", "true");
     const i = b.dataset.i, h = i === undefined ? null : r.heatmaps[+i];
     img.src = h ? "data:image/png;base64," + h.overlayPNG : original;
-    img.alt = h ? file.name + ": " + h.method + " heat map of " + h.model : file.name;
-    facts.querySelector(".legend .which").textContent = h ? h.method + " heat map of " + h.model + " (each map scaled to its own range)" : "Showing the image.";
+    img.alt = h ? file.name + ": " + h.method + " heat map of " + label(h.model) : file.name;
+    facts.querySelector(".legend .which").textContent = h ? h.method + " heat map of " + label(h.model) + " (each map scaled to its own range)" : "Showing the image.";
   }));
 }
 </script>

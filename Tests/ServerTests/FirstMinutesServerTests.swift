@@ -64,3 +64,39 @@ import TestSupport
         #expect(one.outOfScope == "too-little-content" && one.ensemble.verdict == "uncertain" && !one.disagreement)
     }
 }
+
+/// The CLIP probe (`make clip-model`) alone, heat maps ticked: a real browser upload shows the verdict and the maps
+/// that apply to it (issue 18's acceptance; before, Grad-CAM's failure replaced the verdict with an error).
+@Suite struct CLIPBrowserTests {
+    static let clipModel = TestSupport.repositoryRoot.appendingPathComponent("models/clip-probe.safetensors").path
+
+    @Test(.enabled(if: chromiumPath != nil && python3Path != nil && FileManager.default.fileExists(atPath: clipModel),
+                   "needs chromium, python3 and models/clip-probe.safetensors (make clip-model)"))
+    func clipOnlyUploadShowsVerdictAndMaps() async throws {
+        var c = ServerConfiguration()
+        c.port = 0
+        c.requestTimeout = 240
+        let app = buildApplication(analyzer: try Analyzer.load(models: [Self.clipModel]), configuration: c)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("aidetect-browser-clip-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let root = TestSupport.repositoryRoot
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: try #require(python3Path))
+            p.arguments = [root.appendingPathComponent("scripts/browser_test.py").path, "--url", "http://127.0.0.1:\(port)/",
+                           "--file", root.appendingPathComponent("samples/real-earth-apollo17.jpg").path, "--output", out.path,
+                           "--expect-heatmaps", "--timeout", "300"]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            let status: Int32 = try await withCheckedThrowingContinuation { k in
+                p.terminationHandler = { k.resume(returning: $0.terminationStatus) }
+                do { try p.run() } catch { k.resume(throwing: error) }
+            }
+            let report = (try? JSONSerialization.jsonObject(with: pipe.fileHandleForReading.readDataToEndOfFile())) as? [String: Any] ?? [:]
+            #expect(status == 0, "browser_test.py: \(report)")
+            #expect(["likely-AI", "likely-real", "uncertain"].contains(report["verdict"] as? String ?? ""), "\(report)")
+            #expect((report["heatmapButtons"] as? [String])?.contains { $0.contains("gradcam") } == true, "\(report)")
+        }
+    }
+}
