@@ -96,18 +96,8 @@ import TestSupport
         let root = TestSupport.repositoryRoot
         try await app.test(.live) { client in
             let port = try #require(client.port)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try #require(python3Path))
-            p.arguments = [root.appendingPathComponent("scripts/browser_test.py").path, "--url", "http://127.0.0.1:\(port)/",
-                           "--file", root.appendingPathComponent("samples/real-earth-apollo17.jpg").path, "--output", out.path,
-                           "--expect-heatmaps", "--timeout", "300"]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            let status: Int32 = try await withCheckedThrowingContinuation { k in
-                p.terminationHandler = { k.resume(returning: $0.terminationStatus) }
-                do { try p.run() } catch { k.resume(throwing: error) }
-            }
-            let report = (try? JSONSerialization.jsonObject(with: pipe.fileHandleForReading.readDataToEndOfFile())) as? [String: Any] ?? [:]
+            let (status, report) = try await runBrowserTest(port: port, file: root.appendingPathComponent("samples/real-earth-apollo17.jpg"),
+                                                            output: out, extra: ["--expect-heatmaps", "--timeout", "300"])
             #expect(status == 0, "browser_test.py: \(report)")
             #expect(["likely-AI", "likely-real", "uncertain"].contains(report["verdict"] as? String ?? ""), "\(report)")
             #expect((report["heatmapButtons"] as? [String])?.contains { $0.contains("gradcam") } == true, "\(report)")

@@ -223,17 +223,7 @@ func multipart(_ files: [(String, [UInt8])], boundary: String = "XyZ123") -> Byt
             try await client.execute(uri: "/api/v1/analyze", method: .post, body: try sample("fake-sdxl-turbo.png")) { r in
                 apiVerdict = (jsonObject(r.body)["fused"] as? [String: Any])?["verdict"] as? String ?? ""
             }
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try #require(python3Path))
-            p.arguments = [root.appendingPathComponent("scripts/browser_test.py").path, "--url", "http://127.0.0.1:\(port)/",
-                           "--file", root.appendingPathComponent("samples/fake-sdxl-turbo.png").path, "--output", out.path]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            let status: Int32 = try await withCheckedThrowingContinuation { k in
-                p.terminationHandler = { k.resume(returning: $0.terminationStatus) }
-                do { try p.run() } catch { k.resume(throwing: error) }
-            }
-            let report = (try? JSONSerialization.jsonObject(with: pipe.fileHandleForReading.readDataToEndOfFile())) as? [String: Any] ?? [:]
+            let (status, report) = try await runBrowserTest(port: port, file: root.appendingPathComponent("samples/fake-sdxl-turbo.png"), output: out)
             #expect(status == 0, "browser_test.py: \(report)")
             #expect(report["verdict"] as? String == apiVerdict && ["likely-AI", "likely-real", "uncertain"].contains(apiVerdict))
             for shot in ["desktop.png", "phone.png"] {
@@ -243,6 +233,22 @@ func multipart(_ files: [(String, [UInt8])], boundary: String = "XyZ123") -> Byt
             #expect((report["checks"] as? [String: Bool])?.values.allSatisfy { $0 } == true, "\(report)")
         }
     }
+}
+
+/// Runs scripts/browser_test.py against a server on `port`: its exit status and its JSON report.
+func runBrowserTest(port: Int, file: URL, output: URL, extra: [String] = []) async throws -> (Int32, [String: Any]) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: try #require(python3Path))
+    p.arguments = [TestSupport.repositoryRoot.appendingPathComponent("scripts/browser_test.py").path, "--url", "http://127.0.0.1:\(port)/",
+                   "--file", file.path, "--output", output.path] + extra
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    let status: Int32 = try await withCheckedThrowingContinuation { k in
+        p.terminationHandler = { k.resume(returning: $0.terminationStatus) }
+        do { try p.run() } catch { k.resume(throwing: error) }
+    }
+    let report = (try? JSONSerialization.jsonObject(with: pipe.fileHandleForReading.readDataToEndOfFile())) as? [String: Any] ?? [:]
+    return (status, report)
 }
 
 func executable(_ names: [String]) -> String? {
