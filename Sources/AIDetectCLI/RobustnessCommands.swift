@@ -15,7 +15,7 @@ struct RobustnessCommand: ParsableCommand {
             """)
     @Option(help: "Labelled data (folder, tar, tar.gz or CSV).") var data: String
     @Option(help: "Registry model to train.") var model = "cifake_cnn"
-    @Option(help: "An existing model file ('default' = the bundled model) to score instead of training, on the test split of the whole --data (no cap or balancing) for each seed: give the data and seed it was trained with (default model: bench256.tar, seed 0).") var detector: String?
+    @Option(help: "An existing model ('bundled' = the bundled model, or a file; names as for scan --model) to score instead of training, on the test split of the whole --data (no cap or balancing) for each seed: give the data and seed it was trained with (default model: bench256.tar, seed 0).") var detector: String?
     @Option(help: "Degradations, comma-separated: \(DegradationKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var degradations = "blur,jpeg,patch,downsize"
     @Option(help: "Levels for a single degradation, comma-separated (default: each one's standard levels).") var levels: String?
@@ -63,7 +63,7 @@ struct AttackCommand: ParsableCommand {
             Attacks: fgsm:EPS, pgd:EPS[:STEPS[:STEP]], cw[:C[:STEPS[:LR[:KAPPA]]]]. Defences: none, blur:SIGMA, jpeg:Q. \
             Writes OUTPUT/attack.{json,md,html}.
             """)
-    @Option(help: "Model files, comma-separated ('default' = the bundled model; all are attacked and judge each other).") var models: String
+    @Option(help: "Model files, comma-separated (names as for scan --model: 'bundled', 'default', 'clip' or files; all are attacked and judge each other).") var models: String
     @Option(help: "Labelled data (folder, tar, tar.gz or CSV); its test split (seed --seed) is used.") var data: String
     @Option(help: "Test fakes to attack.") var count = 200
     @Option var attacks = "fgsm:0.01,fgsm:0.02,fgsm:0.05,pgd:0.02:10:0.005,cw:1:100:0.01"
@@ -74,7 +74,7 @@ struct AttackCommand: ParsableCommand {
 
     func run() throws {
         runtime.apply()
-        var c = AttackStudy.Config(models: models.split(separator: ",").map(String.init), data: data)  // "default" = the bundled model
+        var c = AttackStudy.Config(models: models.split(separator: ",").map(String.init), data: data)  // names as for scan --model
         c.attacks = try attacks.split(separator: ",").map {
             guard let a = Attack(String($0)) else { throw ValidationError("unknown attack '\($0)'") }
             return a

@@ -10,7 +10,8 @@ struct Scan: ParsableCommand {
         discussion: """
             Prints one row per file as it goes; a file that cannot be read gets an error row and the scan continues. \
             Folders are searched recursively for image files (by extension; --all-files tries every file). \
-            Models: 'default' (the bundled model) or a .safetensors file. \
+            Models: 'default' (the CLIP probe when installed by `make clip-model`, else the bundled model), 'bundled' \
+            (the fast EfficientNet-Lite0 model inside the binary), 'clip', or a .safetensors file. \
             Exit codes: 0 no image judged likely AI-generated; 1 at least one likely AI-generated; 2 some files could \
             not be analysed (none likely AI); 3 both 1 and 2; 4 the model could not be loaded; 5 no image found to \
             scan; 64 bad arguments.
@@ -18,9 +19,9 @@ struct Scan: ParsableCommand {
 
     @Argument(help: "Image files or folders.")
     var paths: [String]
-    @Option(name: .long, help: "'default' (the bundled model) or a model file (.safetensors written by aidetect).")
+    @Option(name: .long, help: "'default' (the CLIP probe when installed, else the bundled model), 'bundled', 'clip', or a model file (.safetensors written by aidetect).")
     var model: String?
-    @Option(name: .long, help: "Several model files, comma-separated ('default' = the bundled model); each score is shown and their mean is the ensemble P(AI).")
+    @Option(name: .long, help: "Several models, comma-separated (names as for --model); each score is shown, and the verdict is uncertain where they disagree.")
     var models: String?
     @Flag(help: "One JSON object per file (JSON Lines).")
     var json = false

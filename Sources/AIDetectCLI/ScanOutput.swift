@@ -31,6 +31,7 @@ final class ScanOutput {
                     print("NOTE: model '\(name)' is an untrained PLACEHOLDER: its scores carry no information.")
                 }
                 print("model: \(name) (\(d.entry.summary)) from \((d.path as NSString).lastPathComponent)")
+                if let why = d.selectionNote { print(why) }
                 if let note = d.metadata["aidetect.summary"] { print("note: \(note)") }
             }
             if detectors.count > 1 {
@@ -100,10 +101,13 @@ final class ScanOutput {
         case .table:
             print(line)
         case .csv:
+            for why in detectors.compactMap(\.selectionNote) { print("# model: " + why) }
             print("# summary: " + line)
             print("# caveat: " + Reliability.caveat)
         case .jsonLines:
-            let object: [String: Any] = ["summary": counts, "model": modelName, "caveat": Reliability.caveat]
+            var object: [String: Any] = ["summary": counts, "model": modelName, "caveat": Reliability.caveat]
+            let notes = detectors.compactMap(\.selectionNote)
+            if !notes.isEmpty { object["selection"] = notes }
             if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
                 print(String(decoding: d, as: UTF8.self))
             }

@@ -12,7 +12,7 @@ struct ServeCommand: ParsableCommand {
         discussion: "Models are loaded once and shared. Limits: --max-body (413), --max-pixels (413), --concurrency inference slots with a --queue of waiting requests (503 + Retry-After beyond), --timeout seconds per request (503). Nothing is written to disk and uploaded bytes never reach the logs.")
     @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every network interface).") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
-    @Option(help: "Model files, comma-separated ('default' = the bundled model).") var models = "default"
+    @Option(help: "Models, comma-separated: 'default' (the CLIP probe when installed, else the bundled model), 'bundled', 'clip', or model files.") var models = "default"
     @Option(help: "Largest request body in bytes.") var maxBody = 50 << 20
     @Option(help: "Largest image in pixels (checked before decoding).") var maxPixels = ImageLimits.default.maxPixels
     @Option(help: ArgumentHelp("Inference slots; the default is the number of CPU cores.", valueName: "n")) var concurrency = ProcessInfo.processInfo.activeProcessorCount
@@ -40,6 +40,7 @@ struct ServeCommand: ParsableCommand {
         c.host = host; c.port = port; c.maxBodyBytes = maxBody; c.concurrency = concurrency; c.maxQueue = queue; c.requestTimeout = timeout
         let app = buildApplication(analyzer: analyzer, configuration: c)
         eprint("aidetect serve: http://\(host):\(port)/ (\(analyzer.names.joined(separator: ", ")))")
+        for why in analyzer.detectors.compactMap(\.selectionNote) { eprint(why) }
         let done = DispatchSemaphore(value: 0)
         let failure = LockedError()
         Task {

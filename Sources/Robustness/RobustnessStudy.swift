@@ -49,7 +49,7 @@ public struct RobustnessStudy {
         public var generators: [String] = []
         /// Also train a model with each degradation as augmentation (else only the plain model is scored).
         public var trainAugmented = true
-        /// Score this existing model file ("default" = the bundled one) instead of training: one curve per
+        /// Score this existing model (a name as for `Detector.load`, e.g. "bundled", or a file) instead of training: one curve per
         /// degradation on the test split of `data` uncapped and unbalanced, i.e. the split a model trained on `data`
         /// with that seed never saw (the bundled model: bench256, seed 0).
         public var detector: String?

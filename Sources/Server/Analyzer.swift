@@ -23,7 +23,7 @@ public final class Analyzer: Sendable {
         self.overlaySide = overlaySide
     }
 
-    /// Loads model files ("default" = the bundled model).
+    /// Loads models by name or file (`Detector.load`: "default", "bundled", "clip", or a path).
     public static func load(models: [String], limits: ImageLimits = .default) throws -> Analyzer {
         Analyzer(detectors: try models.map(Detector.load), limits: limits)
     }

@@ -110,6 +110,7 @@ public func buildApplication(analyzer: Analyzer, configuration: ServerConfigurat
                                     "calibrated": d.metadata["aidetect.calibration"] != nil, "description": d.metadata["aidetect.description"] ?? "",
                                     "note": d.metadata["aidetect.summary"] ?? "",
                                     "explain": analyzer.explanationMethods(model: i).map(\.rawValue)]
+            if let why = d.selectionNote { m["selection"] = why }
             if let f = d.figures, let data = try? jsonEncoder.encode(f), let o = try? JSONSerialization.jsonObject(with: data) { m["figures"] = o }
             return m
         }] as [String: Any])

@@ -85,7 +85,7 @@ async function modelList() {
     try {
       const list = await (await fetch("/api/v1/models")).json();
       models = list.models || [];
-      document.getElementById("caveat").textContent = list.caveat || "";
+      document.getElementById("caveat").textContent = [list.caveat || ""].concat(models.map(m => m.selection).filter(x => x)).join(" ");
     } catch (e) { models = []; }
   }
   return models;

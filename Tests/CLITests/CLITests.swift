@@ -10,7 +10,9 @@ import Imaging
 func firstLine(_ s: String) -> String { s.split(separator: "\n").first.map(String.init) ?? "" }
 
 /// Runs the built `aidetect` executable (built by `swift build --build-tests`).
-func runCLI(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+/// `default` is pinned to the bundled model (`AIDETECT_DEFAULT=bundled`) so that results do not depend on whether
+/// this checkout has the CLIP probe; `environment` adds or overrides variables (an empty value removes one).
+func runCLI(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     let candidates = [
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("aidetect"),
         TestSupport.repositoryRoot.appendingPathComponent(".build/debug/aidetect"),
@@ -22,6 +24,10 @@ func runCLI(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: 
     p.executableURL = exe
     p.arguments = args
     p.currentDirectoryURL = TestSupport.repositoryRoot
+    var env = ProcessInfo.processInfo.environment
+    env["AIDETECT_DEFAULT"] = "bundled"
+    for (k, v) in environment { env[k] = v.isEmpty ? nil : v }
+    p.environment = env
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err
@@ -126,7 +132,7 @@ struct CLITests {
         let csv = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--csv"])
         let lines = csv.stdout.split(separator: "\n")
         #expect(lines.first?.hasPrefix("path,format,width,height,probability") == true)
-        #expect(lines.count == 4, "header, the row, the summary and caveat comments")
+        #expect(lines.count == 5, "header, the row, the model, summary and caveat comments")
         let table = try runCLI(["scan", "samples"])
         #expect(table.stdout.contains("efficientnet_lite0.aidetect_probe_v1"))
         #expect(table.stdout.contains("MODEL_CARD.md"))

@@ -44,8 +44,9 @@ import TestSupport
         let r = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--csv"])
         let lines = r.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first?.hasSuffix(",scores,disagreement,out_of_scope,reason") == true)
-        #expect(lines.count == 4, "\(r.stdout)")
-        #expect(lines[2].hasPrefix("# summary: 1 file(s)") && lines[3] == "# caveat: " + Reliability.caveat)
+        // After the rows: which model `default` picked (here pinned by AIDETECT_DEFAULT), the summary, the caveat.
+        #expect(lines.count == 5 && !lines[1].hasPrefix("#"), "\(r.stdout)")
+        #expect(lines[2].hasPrefix("# model: default: ") && lines[3].hasPrefix("# summary: 1 file(s)") && lines[4] == "# caveat: " + Reliability.caveat)
     }
 
     /// Two models that disagree: the verdict is uncertain, the flag is set in JSON and CSV, and the table labels each
@@ -79,7 +80,7 @@ import TestSupport
     @Test func explainKeepsTheVerdictAndTheMapsThatApply() throws {
         let dir = try tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let r = try runCLI(["explain", "samples/real-earth-apollo17.jpg", "--model", "default", "--method", "rollout,gradcam", "--output", dir.path])
+        let r = try runCLI(["explain", "samples/real-earth-apollo17.jpg", "--model", "bundled", "--method", "rollout,gradcam", "--output", dir.path])
         let row = try #require(jsonLines(r.stdout).first)
         #expect(r.status == 2)
         #expect(["likely-AI", "likely-real", "uncertain"].contains(row["verdict"] as? String ?? ""), "\(row)")
@@ -134,5 +135,31 @@ import TestSupport
         for k in ["file", "models", "ensemble", "disagreement", "outOfScope", "reason", "provenance", "fused", "heatmaps", "warnings", "caveat", "milliseconds"] {
             #expect(section.contains("`\(k)"), "report key \(k) is not explained")
         }
+    }
+}
+
+@Suite struct DefaultModelTests {
+    /// `default` is the CLIP probe when its file is found, else the bundled model, and the scan says which and why;
+    /// `bundled` is always the bundled model; `clip` without the file names `make clip-model`.
+    @Test func defaultPicksTheStrongestInstalledModel() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("default-model-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A stand-in file at the CLIP probe's location (what is tested is which file `default` resolves to).
+        let stand = dir.appendingPathComponent("clip-probe.safetensors").path
+        #expect(try runCLI(["init-model", "lenet_baseline", "--output", stand]).status == 0)
+        let unset = ["AIDETECT_DEFAULT": ""]
+        let found = try runCLI(["scan", "samples/fake-sdxl-turbo.png"], environment: unset.merging(["AIDETECT_CLIP_MODEL": stand]) { $1 })
+        #expect(found.stdout.contains("model: lenet_baseline") && found.stdout.contains("default: lenet_baseline (the strongest model installed"), "\(found.stdout)")
+        let missing = dir.appendingPathComponent("absent.safetensors").path
+        let fallback = try runCLI(["scan", "samples/fake-sdxl-turbo.png", "--csv"], environment: unset.merging(["AIDETECT_CLIP_MODEL": missing]) { $1 })
+        #expect(fallback.stdout.contains(",efficientnet_lite0.aidetect_probe_v1,"), "\(fallback.stdout)")
+        #expect(fallback.stdout.contains("# model: default: EfficientNet-Lite0 probe, the fallback: the stronger CLIP probe is not installed (run `make clip-model`"), "\(fallback.stdout)")
+        let bundled = try runCLI(["scan", "samples/fake-sdxl-turbo.png", "--model", "BUNDLED", "--json"], environment: unset.merging(["AIDETECT_CLIP_MODEL": stand]) { $1 })
+        #expect(bundled.stdout.contains("efficientnet_lite0") && !bundled.stdout.contains("\"selection\""), "a named model carries no selection note")
+        let clip = try runCLI(["scan", "samples/fake-sdxl-turbo.png", "--model", "clip"], environment: ["AIDETECT_CLIP_MODEL": missing])
+        #expect(clip.status == 4 && clip.stderr.contains("make clip-model"), "\(clip.stderr)")
+        let typo = try runCLI(["scan", "samples", "--model", "bundeld"])
+        #expect(typo.status == 4 && typo.stderr.contains("did you mean 'bundled'?"))
     }
 }

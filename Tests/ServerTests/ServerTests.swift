@@ -8,8 +8,8 @@ import TestSupport
 
 @testable import Server
 
-/// One analyzer for the suite (the bundled model, loaded once).
-let sharedAnalyzer: Analyzer? = try? Analyzer.load(models: ["default"])
+/// One analyzer for the suite (the bundled model, loaded once; not "default", which is the CLIP probe where installed).
+let sharedAnalyzer: Analyzer? = try? Analyzer.load(models: ["bundled"])
 
 func sample(_ name: String) throws -> ByteBuffer {
     ByteBuffer(bytes: try Data(contentsOf: TestSupport.repositoryRoot.appendingPathComponent("samples/\(name)")))
