@@ -22,6 +22,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // The scan journal: SQLite through GRDB (over Debian's libsqlite3), content hashes with swift-crypto's SHA-256.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
     ],
     targets: [
         // C++ shim over LibTorch with a pure-C header (ctorch_ prefix). No C++ exception crosses it.
@@ -61,6 +64,11 @@ let package = Package(
         .target(name: "Robustness", dependencies: ["Models", "Imaging", "ImagingTorch", "Detection", "Studies"]),
         // The studies' drivers (cross-generator, few-shot, topology search, baselines).
         .target(name: "Studies", dependencies: ["Models", "Imaging", "Detection", "Synthesis"]),
+        // Resumable, shardable scans: an SQLite journal of every file's outcome, reports merged from journals.
+        .target(
+            name: "Journal",
+            dependencies: ["Detection", "Imaging", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // The web page and REST API (Hummingbird 2).
         .target(
             name: "Server",
@@ -70,7 +78,7 @@ let package = Package(
         .target(
             name: "AIDetectCLI",
             dependencies: [
-                "Models", "Imaging", "ImagingTorch", "Detection", "Synthesis", "Studies", "Explain", "Robustness", "Forensics", "Server",
+                "Models", "Imaging", "ImagingTorch", "Detection", "Synthesis", "Studies", "Explain", "Robustness", "Forensics", "Server", "Journal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -80,7 +88,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ImagingTorch", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "CLITests", dependencies: ["AIDetectCLI", "Detection", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["AIDetectCLI", "Detection", "Journal", "TestSupport"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Imaging", "TestSupport"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Detection", "Imaging", "TestSupport",

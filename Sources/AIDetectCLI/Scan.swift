@@ -2,6 +2,7 @@ import ArgumentParser
 import Detection
 import Foundation
 import Imaging
+import Journal
 import Models
 
 struct Scan: ParsableCommand {
@@ -14,7 +15,11 @@ struct Scan: ParsableCommand {
             (the fast EfficientNet-Lite0 model inside the binary), 'clip', or a .safetensors file. \
             Exit codes: 0 no image judged likely AI-generated; 1 at least one likely AI-generated; 2 some files could \
             not be analysed (none likely AI); 3 both 1 and 2; 4 the model could not be loaded; 5 no image found to \
-            scan; 64 bad arguments.
+            scan; 64 bad arguments. \
+            With --journal FILE every file's outcome is recorded (SQLite) as it finishes; after an interruption the \
+            same command with --resume scores only what is missing and prints the whole scan; identical files are \
+            scored once. --shard i/N does the i-th of N parts (by path hash) for N machines; `aidetect report` \
+            merges their journals.
             """)
 
     @Argument(help: "Image files or folders.")
@@ -31,6 +36,12 @@ struct Scan: ParsableCommand {
     var allFiles = false
     @Flag(help: "No progress count on standard error.")
     var quiet = false
+    @Option(help: "Record every file's outcome in this SQLite journal as it finishes (resumable; `aidetect report` merges journals).")
+    var journal: String?
+    @Flag(help: "Continue the scan recorded in --journal: files already there are not scored again (their rows are printed).")
+    var resume = false
+    @Option(help: "Do only shard i of N (by a hash of each path): run the same command with 1/N ... N/N on N machines.")
+    var shard: String?
     @OptionGroup var image: ImageOptions
     @OptionGroup var runtime: RuntimeOptions
 
@@ -38,6 +49,8 @@ struct Scan: ParsableCommand {
         if json && csv { throw ValidationError("choose one of --json and --csv") }
         if model != nil && models != nil { throw ValidationError("use --model or --models, not both") }
         if paths.isEmpty { throw ValidationError("give at least one file or folder") }
+        if resume && journal == nil { throw ValidationError("--resume continues a --journal FILE: name the journal") }
+        if let shard { do { _ = try Shard(shard) } catch { throw ValidationError(error.localizedDescription) } }
         // A mistyped command is taken as a path by the default subcommand: catch words close to a command's name.
         if let first = paths.first, !FileManager.default.fileExists(atPath: first), !first.contains("/"), !first.contains(".") {
             let commands = AIDetect.configuration.subcommands.compactMap { $0.configuration.commandName ?? String(describing: $0).lowercased() }
@@ -62,15 +75,27 @@ struct Scan: ParsableCommand {
         }
         let format: ScanOutput.Format = json ? .jsonLines : (csv ? .csv : .table)
         let out = ScanOutput(format: format, detectors: detectors)
+        let book: ScanJournal?
+        do {
+            book = try journal.map { try ScanJournal(path: $0, models: JournaledScan.modelIdentity(detectors), shard: try shard.map(Shard.init) ?? .whole, resume: resume) }
+            try book?.setMetadata(["names": String(decoding: try JSONEncoder().encode(out.names), as: UTF8.self),
+                                   "header": String(decoding: try JSONEncoder().encode(out.header), as: UTF8.self),
+                                   "placeholder": out.placeholder ? "true" : "false"])
+        } catch {
+            eprint("error: \(error.localizedDescription)")
+            throw ExitCode(64)
+        }
         out.begin()
-        var scanner = Scanner(decoder: image.decoder, detectors: detectors, includeAllFiles: allFiles)
+        var scan = JournaledScan(scanner: Scanner(decoder: image.decoder, detectors: detectors, includeAllFiles: allFiles), journal: book,
+                                 shard: try shard.map(Shard.init) ?? .whole)
         var flaggedAI = false, failed = false
-        // A live count on standard error when it is a terminal (results stream to standard output).
+        // A live count with rate and ETA on standard error when it is a terminal (results stream to standard output).
         let showProgress = isatty(2) != 0 && !quiet
+        let total = showProgress ? scan.count(paths) : 0
         let start = Date()
         var n = 0
-        for path in paths {
-            scanner.walk(path) { result in
+        do {
+            try scan.run(paths) { result in
                 if result.verdict == .likelyAI { flaggedAI = true }
                 if result.error != nil { failed = true }
                 if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
@@ -78,14 +103,28 @@ struct Scan: ParsableCommand {
                 n += 1
                 if showProgress {
                     let rate = Double(n) / max(Date().timeIntervalSince(start), 1e-3)
-                    FileHandle.standardError.write(Data(String(format: "\r%d file(s), %.1f/s ", n, rate).utf8))
+                    let eta = total > n ? String(format: ", about %.0f s left", Double(total - n) / max(rate, 1e-9)) : ""
+                    FileHandle.standardError.write(Data(String(format: "\r%d/%d file(s), %.1f/s%@ ", n, total, rate, eta).utf8))
                 }
             }
+        } catch {
+            if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            eprint("error: the journal could not be written (\(error.localizedDescription)); the scan stopped after \(n) file(s) and can be resumed")
+            throw ExitCode(2)
         }
         if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
         out.end()
+        if let book, !quiet {
+            eprint("journal \(book.path): \((try? book.count()) ?? 0) file(s) recorded; this run took \(scan.resumed) from the journal, reused \(scan.reused) result(s) of identical files"
+                   + (scan.otherShards > 0 ? ", left \(scan.otherShards) file(s) to other shards" : ""))
+        }
+        let scanner = scan
         if scanner.skippedNonImages > 0 && !quiet {
             eprint("note: \(scanner.skippedNonImages) file(s) without an image extension were skipped (--all-files tries them too)")
+        }
+        if n == 0 && scanner.otherShards > 0 {
+            eprint("note: none of the \(scanner.otherShards) file(s) found belongs to shard \(shard ?? "")")
+            return
         }
         if n == 0 {
             eprint("warning: no image found in \(paths.joined(separator: ", "))" + (scanner.skippedNonImages > 0 ? " (--all-files tries files without an image extension)" : ""))

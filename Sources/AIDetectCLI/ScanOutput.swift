@@ -1,15 +1,19 @@
 import Detection
 import Foundation
 
-/// Prints scan results as they arrive: an aligned table, JSON Lines or CSV.
+/// Prints scan results as they arrive: an aligned table, JSON Lines, CSV, or a self-contained HTML page (reports).
 final class ScanOutput {
-    enum Format { case table, jsonLines, csv }
+    enum Format { case table, jsonLines, csv, html }
     let format: Format
-    let detectors: [Detector]
-    /// The models' display names (unique: two files of one architecture are told apart); `names[i]` is `detectors[i]`'s.
+    /// The models' display names (unique: two files of one architecture are told apart), in score order.
     let names: [String]
-    var detector: Detector { detectors[0] }
-    var modelName: String { detectors.count == 1 ? names[0] : "ensemble(" + names.joined(separator: "+") + ")" }
+    let modelName: String
+    /// Some model is an untrained placeholder.
+    let placeholder: Bool
+    /// Which model `default` picked and why (one per model named `default`).
+    let selectionNotes: [String]
+    /// The table's lines above the column header (models, notes).
+    let header: [String]
     private let encoder: JSONEncoder = {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -17,32 +21,54 @@ final class ScanOutput {
     }()
     private(set) var count = 0, failed = 0, flagged = 0, uncertain = 0, real = 0, disagreements = 0, outOfScope = 0
 
-    init(format: Format, detectors: [Detector]) {
-        self.format = format
-        self.detectors = detectors
-        names = Detector.displayNames(detectors)
+    convenience init(format: Format, detectors: [Detector]) {
+        let names = Detector.displayNames(detectors)
+        var header: [String] = []
+        for (d, name) in zip(detectors, names) {
+            if d.isPlaceholder { header.append("NOTE: model '\(name)' is an untrained PLACEHOLDER: its scores carry no information.") }
+            header.append("model: \(name) (\(d.entry.summary)) from \((d.path as NSString).lastPathComponent)")
+            if let why = d.selectionNote { header.append(why) }
+            if let note = d.metadata["aidetect.summary"] { header.append("note: \(note)") }
+        }
+        self.init(format: format, names: names, placeholder: detectors.contains(where: \.isPlaceholder),
+                  selectionNotes: detectors.compactMap(\.selectionNote), header: header)
     }
+
+    /// Output for results that were recorded earlier (a journal's report): the models are known by name only.
+    init(format: Format, names: [String], placeholder: Bool, selectionNotes: [String], header: [String]) {
+        self.format = format
+        self.names = names
+        modelName = names.count == 1 ? names[0] : "ensemble(" + names.joined(separator: "+") + ")"
+        self.placeholder = placeholder
+        self.selectionNotes = selectionNotes
+        self.header = header
+    }
+
+    static let csvHeader = "path,format,width,height,probability,verdict,views,error_kind,error,model,placeholder,scores,disagreement,out_of_scope,reason"
 
     func begin() {
         switch format {
         case .table:
-            for (d, name) in zip(detectors, names) {
-                if d.isPlaceholder {
-                    print("NOTE: model '\(name)' is an untrained PLACEHOLDER: its scores carry no information.")
-                }
-                print("model: \(name) (\(d.entry.summary)) from \((d.path as NSString).lastPathComponent)")
-                if let why = d.selectionNote { print(why) }
-                if let note = d.metadata["aidetect.summary"] { print("note: \(note)") }
-            }
-            if detectors.count > 1 {
+            for line in header { print(line) }
+            if names.count > 1 {
                 print("P(AI) is the mean of the models' calibrated scores (each in brackets); where they disagree the verdict is uncertain.")
             }
             print("caveat: \(Reliability.caveat)")
             print(pad("P(AI)", 7) + "  " + pad("verdict", 11) + "  " + pad("format", 6) + "  " + pad("size", 11) + "  file")
         case .csv:
-            print("path,format,width,height,probability,verdict,views,error_kind,error,model,placeholder,scores,disagreement,out_of_scope,reason")
+            print(Self.csvHeader)
         case .jsonLines:
             break
+        case .html:
+            print("""
+                <!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+                <title>aidetect report</title><style>body{font:15px/1.4 system-ui,sans-serif;margin:1rem}table{border-collapse:collapse}
+                td,th{border-bottom:1px solid #ccc;padding:.2rem .5rem;text-align:left}.likely-AI{color:#b3261e}.likely-real{color:#1e6b35}
+                .uncertain{color:#8a5a00}</style></head><body><h1>aidetect report</h1>
+                """)
+            for line in header { print("<p>\(html(line))</p>") }
+            print("<p><strong>\(html(Reliability.caveat))</strong></p>")
+            print("<table><tr><th>file</th><th>P(AI)</th><th>verdict</th><th>format</th><th>size</th><th>reason or error</th></tr>")
         }
     }
 
@@ -69,7 +95,7 @@ final class ScanOutput {
             let fields: [String] = [
                 r.path, r.format ?? "", r.width.map(String.init) ?? "", r.height.map(String.init) ?? "",
                 r.probability.map { String(format: "%.6f", $0) } ?? "", r.verdict?.rawValue ?? "", r.views.map(String.init) ?? "",
-                r.errorKind ?? "", r.error ?? "", modelName, detectors.contains(where: \.isPlaceholder) ? "true" : "false",
+                r.errorKind ?? "", r.error ?? "", modelName, placeholder ? "true" : "false",
                 r.scores.map { s in zip(names, s).map { "\($0)=\(String(format: "%.6f", $1))" }.joined(separator: ";") } ?? "",
                 r.disagreement.map { $0 ? "true" : "false" } ?? "", r.outOfScope?.rawValue ?? "", r.reason ?? "",
             ]
@@ -77,7 +103,7 @@ final class ScanOutput {
         case .jsonLines:
             var object = (try? JSONSerialization.jsonObject(with: encoder.encode(r))) as? [String: Any] ?? [:]
             object["model"] = modelName
-            object["placeholder"] = detectors.contains(where: \.isPlaceholder)
+            object["placeholder"] = placeholder
             // Scores by unique display name (the names are unique, so no model is dropped); "models" keeps the order.
             if let s = r.scores {
                 object["scores"] = Dictionary(uniqueKeysWithValues: zip(names, s))
@@ -86,6 +112,11 @@ final class ScanOutput {
             if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
                 print(String(decoding: d, as: UTF8.self))
             }
+        case .html:
+            let size = r.width.map { "\($0)x\(r.height ?? 0)" } ?? ""
+            print("<tr><td>\(html(r.path))</td><td>\(r.probability.map { String(format: "%.3f", $0) } ?? "")</td>"
+                  + "<td class=\"\(r.verdict?.rawValue ?? "")\">\(r.verdict?.rawValue ?? "error")</td><td>\(html(r.format ?? ""))</td><td>\(size)</td>"
+                  + "<td>\(html(r.error ?? r.reason ?? ""))</td></tr>")
         }
         fflush(nil)
     }
@@ -96,22 +127,28 @@ final class ScanOutput {
         let counts: [String: Int] = ["files": count, "likely_ai": flagged, "uncertain": uncertain, "likely_real": real, "errors": failed,
                                      "disagreements": disagreements, "out_of_scope": outOfScope]
         let line = "\(count) file(s): \(flagged) likely AI-generated, \(uncertain) uncertain, \(real) likely real, \(failed) could not be analysed"
-            + (detectors.count > 1 ? "; models disagreed on \(disagreements)" : "") + (outOfScope > 0 ? "; \(outOfScope) outside what the models can judge" : "") + "."
+            + (names.count > 1 ? "; models disagreed on \(disagreements)" : "") + (outOfScope > 0 ? "; \(outOfScope) outside what the models can judge" : "") + "."
         switch format {
         case .table:
             print(line)
         case .csv:
-            for why in detectors.compactMap(\.selectionNote) { print("# model: " + why) }
+            for why in selectionNotes { print("# model: " + why) }
             print("# summary: " + line)
             print("# caveat: " + Reliability.caveat)
         case .jsonLines:
             var object: [String: Any] = ["summary": counts, "model": modelName, "caveat": Reliability.caveat]
-            let notes = detectors.compactMap(\.selectionNote)
-            if !notes.isEmpty { object["selection"] = notes }
+            if !selectionNotes.isEmpty { object["selection"] = selectionNotes }
             if let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
                 print(String(decoding: d, as: UTF8.self))
             }
+        case .html:
+            print("</table><p>\(html(line))</p></body></html>")
         }
+    }
+
+    private func html(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+            .replacingOccurrences(of: "\"", with: "&quot;")
     }
 
     private func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }

@@ -3,7 +3,7 @@ import Imaging
 
 /// One file's outcome in a scan: a score and verdict, or the error that stopped it.
 public struct ScanResult: Sendable, Codable {
-    public let path: String
+    public private(set) var path: String
     public var format: String?
     public var width: Int?
     public var height: Int?
@@ -27,6 +27,12 @@ public struct ScanResult: Sendable, Codable {
     public init(path: String) {
         self.path = path
         milliseconds = 0
+    }
+
+    /// The same outcome under another path (identical bytes found under two names).
+    public init(copying other: ScanResult, path: String) {
+        self = other
+        self.path = path
     }
 }
 
@@ -58,21 +64,38 @@ public struct Scanner {
         self.includeAllFiles = includeAllFiles
     }
 
-    /// Scans `path` (a file, or a folder recursively in name order), calling `handle` per file.
     /// Files `walk` passed over for their extension (without `includeAllFiles`), so far.
     public private(set) var skippedNonImages = 0
 
+    /// What `walkFiles` finds: a file to scan, or a path that cannot be walked (its error row).
+    public enum Found {
+        case file(String)
+        case failure(ScanResult)
+    }
+
+    /// Scans `path` (a file, or a folder recursively in name order), calling `handle` per file.
     public mutating func walk(_ path: String, _ handle: (ScanResult) -> Void) {
+        let scanner = self  // scanning reads a copy while the walk counts skipped files in self
+        walkFiles(path) { found in
+            switch found {
+            case .file(let f): handle(scanner.scan(file: f))
+            case .failure(let r): handle(r)
+            }
+        }
+    }
+
+    /// The files `walk` would scan under `path`, in the same order, without scanning them.
+    public mutating func walkFiles(_ path: String, _ handle: (Found) -> Void) {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             var r = ScanResult(path: path)
             r.errorKind = "unreadable"
             r.error = "\(path): no such file or folder"
-            handle(r)
+            handle(.failure(r))
             return
         }
         if !isDir.boolValue {
-            handle(scan(file: path))
+            handle(.file(path))
             return
         }
         let entries: [String]
@@ -80,7 +103,7 @@ public struct Scanner {
             var r = ScanResult(path: path)
             r.errorKind = "unreadable"
             r.error = "\(path): cannot list the folder (\(error.localizedDescription))"
-            handle(r)
+            handle(.failure(r))
             return
         }
         for name in entries where !name.hasPrefix(".") {
@@ -88,9 +111,9 @@ public struct Scanner {
             var childIsDir: ObjCBool = false
             _ = FileManager.default.fileExists(atPath: child, isDirectory: &childIsDir)
             if childIsDir.boolValue {
-                walk(child, handle)
+                walkFiles(child, handle)
             } else if includeAllFiles || Self.imageExtensions.contains((name as NSString).pathExtension.lowercased()) {
-                handle(scan(file: child))
+                handle(.file(child))
             } else {
                 skippedNonImages += 1
             }
@@ -98,11 +121,14 @@ public struct Scanner {
     }
 
     /// Decodes and scores one file.
-    public func scan(file: String) -> ScanResult {
+    public func scan(file: String) -> ScanResult { scan(file: file, bytes: nil) }
+
+    /// Decodes and scores one file from `bytes` already read (a journaled scan hashes them first), or reads it.
+    public func scan(file: String, bytes: [UInt8]?) -> ScanResult {
         let start = DispatchTime.now().uptimeNanoseconds
         var r = ScanResult(path: file)
         do {
-            let d = try decoder.decode(path: file)
+            let d = try bytes.map { try decoder.decode(data: $0, name: file) } ?? decoder.decode(path: file)
             r.format = d.format.name
             r.width = d.image.width
             r.height = d.image.height

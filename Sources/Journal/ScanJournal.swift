@@ -1,0 +1,197 @@
+import Crypto
+import Detection
+import Foundation
+import GRDB
+
+/// Errors of the scan journal: each names the journal file and what to do.
+public enum JournalError: Error, LocalizedError, Equatable {
+    case exists(path: String)
+    case otherModels(path: String, journal: String, now: String)
+    case otherShard(path: String, journal: String, now: String)
+    case unreadable(path: String, reason: String)
+    case badShard(String)
+
+    public var errorDescription: String? {
+        switch self {
+        case .exists(let p): return "\(p) already holds a scan: add --resume to continue it, or name another journal"
+        case .otherModels(let p, let j, let n): return "\(p) was written with the models \(j), not \(n): resume with the same models, or name another journal"
+        case .otherShard(let p, let j, let n): return "\(p) holds shard \(j), not \(n): resume with the same --shard, or name another journal"
+        case .unreadable(let p, let r): return "\(p) is not a readable aidetect journal: \(r)"
+        case .badShard(let s): return "--shard \(s): give i/N with 1 <= i <= N (e.g. 2/8)"
+        }
+    }
+}
+
+/// Which part of a scan this process does: files whose path hashes to `index` of `count` (1-based), so that N
+/// machines given the same command line and `--shard 1/N` ... `--shard N/N` share the files without talking.
+public struct Shard: Sendable, Equatable, CustomStringConvertible {
+    public let index: Int, count: Int
+    public static let whole = Shard(index: 1, count: 1)
+    public init(index: Int, count: Int) {
+        self.index = index
+        self.count = count
+    }
+    /// Parses "i/N".
+    public init(_ text: String) throws {
+        let parts = text.split(separator: "/").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let i = parts[0], let n = parts[1], n >= 1, i >= 1, i <= n else { throw JournalError.badShard(text) }
+        self.init(index: i, count: n)
+    }
+    public var description: String { "\(index)/\(count)" }
+    /// Whether `path` belongs to this shard (the first 8 bytes of the SHA-256 of the path as given, modulo N).
+    public func contains(_ path: String) -> Bool {
+        guard count > 1 else { return true }
+        let digest = Array(SHA256.hash(data: Data(path.utf8)))
+        let h = digest.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return Int(h % UInt64(count)) == index - 1
+    }
+}
+
+/// An SQLite journal of a scan (through GRDB): one row per file with its size, modification time, SHA-256 and
+/// result (the `ScanResult` as JSON), written as each file finishes, so that a scan killed at any moment resumes
+/// where it stopped (`--resume`): no file scored twice, none skipped. Files with identical bytes are scored once.
+///
+/// ```swift
+/// let journal = try ScanJournal(path: "scan.journal", models: "efficientnet_lite0@1a2b", shard: .whole, resume: false)
+/// if journal.done(path: p, size: s, mtime: m) == nil { ... try journal.record(result, size: s, mtime: m, sha256: h) }
+/// ```
+public final class ScanJournal {
+    public let path: String
+    let db: DatabaseQueue
+
+    /// Opens or creates the journal. A journal that holds results is continued only with `resume` and the same
+    /// models and shard (`JournalError` otherwise).
+    public init(path: String, models: String, shard: Shard, resume: Bool) throws {
+        self.path = path
+        var config = Configuration()
+        config.prepareDatabase { db in
+            // Each file's row is durable once written (WAL: a killed scan loses at most the file in flight).
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            db = try DatabaseQueue(path: path, configuration: config)
+            try db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA journal_mode = WAL") }
+            try db.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    CREATE TABLE IF NOT EXISTS files (
+                      path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime DOUBLE NOT NULL, sha256 TEXT,
+                      result TEXT NOT NULL, reused INTEGER NOT NULL DEFAULT 0, recorded DOUBLE NOT NULL);
+                    CREATE INDEX IF NOT EXISTS files_sha256 ON files(sha256);
+                    """)
+            }
+        } catch {
+            throw JournalError.unreadable(path: path, reason: error.localizedDescription)
+        }
+        let existing = try db.read { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0["key"] as String, $0["value"] as String) })
+        }
+        let count = try db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM files") ?? 0 }
+        if count > 0 || !existing.isEmpty {
+            guard resume else { throw JournalError.exists(path: path) }
+            if let m = existing["models"], m != models { throw JournalError.otherModels(path: path, journal: m, now: models) }
+            if let s = existing["shard"], s != shard.description { throw JournalError.otherShard(path: path, journal: s, now: shard.description) }
+        }
+        try db.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('models', ?), ('shard', ?), ('format', 'aidetect-journal-1')",
+                           arguments: [models, shard.description])
+        }
+    }
+
+    /// The recorded result of `path` when the file is unchanged (same size and modification time), else nil.
+    public func done(path: String, size: Int, mtime: Double) throws -> ScanResult? {
+        try db.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT size, mtime, result FROM files WHERE path = ?", arguments: [path]),
+                  row["size"] as Int == size, row["mtime"] as Double == mtime else { return nil }
+            return try Self.decode(row["result"] as String)
+        }
+    }
+
+    /// A result already recorded for the same bytes (another path), for identical files to be scored once.
+    public func result(sha256: String) throws -> ScanResult? {
+        try db.read { db in
+            try String.fetchOne(db, sql: "SELECT result FROM files WHERE sha256 = ? AND reused = 0 LIMIT 1", arguments: [sha256]).map(Self.decode)
+        }
+    }
+
+    /// Records one file's outcome (replacing an older row of the same path), durably.
+    public func record(_ r: ScanResult, size: Int, mtime: Double, sha256: String?, reused: Bool = false) throws {
+        let json = String(decoding: try Self.encoder.encode(r), as: UTF8.self)
+        try db.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO files (path, size, mtime, sha256, result, reused, recorded) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           arguments: [r.path, size, mtime, sha256, json, reused ? 1 : 0, Date().timeIntervalSince1970])
+        }
+    }
+
+    /// Stores more metadata (the models' display names and header lines, for the report).
+    public func setMetadata(_ values: [String: String]) throws {
+        try db.write { db in
+            for (k, v) in values { try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", arguments: [k, v]) }
+        }
+    }
+
+    /// How many files the journal holds.
+    public func count() throws -> Int { try db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM files") ?? 0 } }
+
+    /// The metadata of the journal at `path`, opened read-only.
+    public static func metadata(of path: String) throws -> [String: String] {
+        guard FileManager.default.fileExists(atPath: path) else { throw JournalError.unreadable(path: path, reason: "no such file") }
+        var config = Configuration()
+        config.readonly = true
+        do {
+            let q = try DatabaseQueue(path: path, configuration: config)
+            return try q.read { db in
+                try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0["key"] as String, $0["value"] as String) })
+            }
+        } catch { throw JournalError.unreadable(path: path, reason: error.localizedDescription) }
+    }
+
+    /// The journal's metadata (`models`, `shard`, `format`).
+    public func metadata() throws -> [String: String] {
+        try db.read { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0["key"] as String, $0["value"] as String) })
+        }
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
+    static func decode(_ json: String) throws -> ScanResult { try JSONDecoder().decode(ScanResult.self, from: Data(json.utf8)) }
+
+    /// Every result of the journals, merged by path (a path in several journals: the latest record), in path order,
+    /// handed out one at a time (memory stays flat in the number of files). All journals must share their models.
+    public static func merged(_ paths: [String], _ handle: (ScanResult) throws -> Void) throws {
+        guard !paths.isEmpty else { return }
+        // One in-memory SQLite database attaches every journal and merges them with a query.
+        let queue = try DatabaseQueue()
+        try queue.writeWithoutTransaction { db in
+            var models: String?
+            for (i, p) in paths.enumerated() {
+                guard FileManager.default.fileExists(atPath: p) else { throw JournalError.unreadable(path: p, reason: "no such file") }
+                do { try db.execute(sql: "ATTACH DATABASE ? AS j\(i)", arguments: [p]) } catch {
+                    throw JournalError.unreadable(path: p, reason: error.localizedDescription)
+                }
+                let m: String?
+                do { m = try String.fetchOne(db, sql: "SELECT value FROM j\(i).meta WHERE key = 'models'") } catch {
+                    throw JournalError.unreadable(path: p, reason: error.localizedDescription)
+                }
+                if let models, let m, m != models { throw JournalError.otherModels(path: p, journal: m, now: models) }
+                models = models ?? m
+            }
+            let union = paths.indices.map { "SELECT path, result, recorded FROM j\($0).files" }.joined(separator: " UNION ALL ")
+            let cursor = try Row.fetchCursor(db, sql: """
+                SELECT path, result FROM (SELECT path, result, recorded, ROW_NUMBER() OVER (PARTITION BY path ORDER BY recorded DESC) AS k
+                FROM (\(union))) WHERE k = 1 ORDER BY path
+                """)
+            while let row = try cursor.next() { try handle(try decode(row["result"] as String)) }
+        }
+    }
+}
+
+/// The SHA-256 of bytes, as 64 hex digits.
+public func sha256Hex(_ bytes: [UInt8]) -> String {
+    SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+}
