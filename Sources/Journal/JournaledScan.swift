@@ -5,7 +5,7 @@ import Imaging
 /// A scan that keeps a journal (`ScanJournal`) and/or does one shard of the files: what `aidetect scan --journal
 /// FILE [--resume] [--shard i/N]` runs. Files already in the journal unchanged are not scored again (their recorded
 /// result is handed out, so a resumed scan's output is the whole scan's); files whose bytes were scored under
-/// another path reuse that result; every new outcome is recorded before the next file starts.
+/// another path reuse that result; new outcomes are committed every half second.
 public struct JournaledScan {
     public var scanner: Detection.Scanner
     public let journal: ScanJournal?
@@ -65,6 +65,7 @@ public struct JournaledScan {
         }
         skippedNonImages = walker.skippedNonImages
         if let failure { throw failure }
+        try journal?.flush()
     }
 
     /// Files passed over for their extension during `run`.

@@ -48,8 +48,9 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// An SQLite journal of a scan (through GRDB): one row per file with its size, modification time, SHA-256 and
-/// result (the `ScanResult` as JSON), written as each file finishes, so that a scan killed at any moment resumes
-/// where it stopped (`--resume`): no file scored twice, none skipped. Files with identical bytes are scored once.
+/// result (the `ScanResult` as JSON), committed every half second (or 256 files), so that a scan killed at any
+/// moment resumes where it stopped (`--resume`): none skipped, and only the files of the last half second scored
+/// again. Files with identical bytes are scored once.
 ///
 /// ```swift
 /// let journal = try ScanJournal(path: "scan.journal", models: "efficientnet_lite0@1a2b", shard: .whole, resume: false)
@@ -109,19 +110,46 @@ public final class ScanJournal {
 
     /// A result already recorded for the same bytes (another path), for identical files to be scored once.
     public func result(sha256: String) throws -> ScanResult? {
-        try db.read { db in
+        if let json = pendingByHash[sha256] { return try Self.decode(json) }
+        return try db.read { db in
             try String.fetchOne(db, sql: "SELECT result FROM files WHERE sha256 = ? AND reused = 0 LIMIT 1", arguments: [sha256]).map(Self.decode)
         }
     }
 
-    /// Records one file's outcome (replacing an older row of the same path), durably.
+    /// Rows not yet written: they are committed together, at most `commitEvery` rows or `commitSeconds` apart
+    /// (one transaction per file would cost more than scoring a small image). A killed scan loses at most these;
+    /// `--resume` scores them again.
+    private var pending: [(path: String, size: Int, mtime: Double, sha256: String?, json: String, reused: Bool, recorded: Double)] = []
+    private var pendingByHash: [String: String] = [:]
+    private var lastCommit = Date()
+    public var commitEvery = 256
+    public var commitSeconds = 0.5
+
+    /// Records one file's outcome (replacing an older row of the same path); written within `commitSeconds`.
     public func record(_ r: ScanResult, size: Int, mtime: Double, sha256: String?, reused: Bool = false) throws {
         let json = String(decoding: try Self.encoder.encode(r), as: UTF8.self)
-        try db.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO files (path, size, mtime, sha256, result, reused, recorded) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           arguments: [r.path, size, mtime, sha256, json, reused ? 1 : 0, Date().timeIntervalSince1970])
-        }
+        pending.append((r.path, size, mtime, sha256, json, reused, Date().timeIntervalSince1970))
+        if let sha256, !reused, pendingByHash[sha256] == nil { pendingByHash[sha256] = json }
+        if pending.count >= commitEvery || Date().timeIntervalSince(lastCommit) >= commitSeconds { try flush() }
     }
+
+    /// Writes the pending rows (one transaction). Call at the end of a scan.
+    public func flush() throws {
+        lastCommit = Date()
+        guard !pending.isEmpty else { return }
+        let rows = pending
+        try db.write { db in
+            let statement = try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO files (path, size, mtime, sha256, result, reused, recorded) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            for row in rows {
+                try statement.execute(arguments: [row.path, row.size, row.mtime, row.sha256, row.json, row.reused ? 1 : 0, row.recorded])
+            }
+        }
+        pending.removeAll(keepingCapacity: true)
+        pendingByHash.removeAll(keepingCapacity: true)
+    }
+
+    deinit { try? flush() }
 
     /// Stores more metadata (the models' display names and header lines, for the report).
     public func setMetadata(_ values: [String: String]) throws {
@@ -131,7 +159,7 @@ public final class ScanJournal {
     }
 
     /// How many files the journal holds.
-    public func count() throws -> Int { try db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM files") ?? 0 } }
+    public func count() throws -> Int { try flush(); return try db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM files") ?? 0 } }
 
     /// The metadata of the journal at `path`, opened read-only.
     public static func metadata(of path: String) throws -> [String: String] {
