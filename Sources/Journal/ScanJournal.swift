@@ -88,6 +88,7 @@ public final class ScanJournal {
             try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0["key"] as String, $0["value"] as String) })
         }
         let count = try db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM files") ?? 0 }
+        hadRows = count > 0
         if count > 0 || !existing.isEmpty {
             guard resume else { throw JournalError.exists(path: path) }
             if let m = existing["models"], m != models { throw JournalError.otherModels(path: path, journal: m, now: models) }
@@ -99,9 +100,13 @@ public final class ScanJournal {
         }
     }
 
+    /// The journal held rows when opened (a resume): only then can a file be done already.
+    private var hadRows = false
+
     /// The recorded result of `path` when the file is unchanged (same size and modification time), else nil.
     public func done(path: String, size: Int, mtime: Double) throws -> ScanResult? {
-        try db.read { db in
+        guard hadRows else { return nil }
+        return try db.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT size, mtime, result FROM files WHERE path = ?", arguments: [path]),
                   row["size"] as Int == size, row["mtime"] as Double == mtime else { return nil }
             return try Self.decode(row["result"] as String)
@@ -221,5 +226,9 @@ public final class ScanJournal {
 
 /// The SHA-256 of bytes, as 64 hex digits.
 public func sha256Hex(_ bytes: [UInt8]) -> String {
-    SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(64)
+    for b in SHA256.hash(data: bytes) { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+    return String(decoding: out, as: UTF8.self)
 }
