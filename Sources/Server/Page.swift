@@ -110,14 +110,34 @@ async function analyse(file) {
   const methods = (await modelList()).flatMap(m => m.explain || []).filter((m, i, a) => a.indexOf(m) === i && (m === "gradcam" || m === "saliency"));
   const explain = document.getElementById("explain").checked && methods.length ? "&explain=" + methods.join(",") : "";
   try {
-    const r = await fetch("/api/v1/analyze?name=" + encodeURIComponent(file.name) + explain, { method: "POST", body: file,
-      headers: { "Content-Type": file.type || "application/octet-stream" } });
-    const body = await r.json();
-    if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
+    // Verdict first: the scores come back alone (fast), the heat maps in a second request; if those fail or take
+    // too long, the verdict stays and a note says so.
+    const post = async extra => {
+      const r = await fetch("/api/v1/analyze?name=" + encodeURIComponent(file.name) + extra, { method: "POST", body: file,
+        headers: { "Content-Type": file.type || "application/octet-stream" } });
+      const body = await r.json();
+      if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
+      return body;
+    };
+    const body = await post("");
     render(box, file, body);
     statusEl.textContent = file.name + ": " + body.fused.verdict;
+    if (explain) {
+      const note = document.createElement("p");
+      note.className = "muted maps-pending";
+      note.textContent = "Making heat maps…";
+      box.querySelector(".facts").appendChild(note);
+      try {
+        const withMaps = await post(explain);
+        withMaps.fused = body.fused;  // the same verdict; keep the first answer's
+        render(box, file, withMaps);
+      } catch (e) {
+        note.textContent = "Heat maps could not be made: " + e.message + " (the verdict above stands).";
+        note.classList.remove("maps-pending");
+      }
+    }
   } catch (e) {
-    box.querySelector(".facts").innerHTML = `<p class="error">${esc(file.name)}: ${esc(e.message)}</p>`;
+    if (!box.querySelector(".verdict")) box.querySelector(".facts").innerHTML = `<p class="error">${esc(file.name)}: ${esc(e.message)}</p>`;
     statusEl.textContent = file.name + ": error";
   }
 }

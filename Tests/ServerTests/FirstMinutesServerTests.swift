@@ -71,8 +71,8 @@ import TestSupport
     static let clipModel = TestSupport.repositoryRoot.appendingPathComponent("models/clip-probe.safetensors").path
     static let available = FileManager.default.fileExists(atPath: clipModel) || TestSupport.hasCached("pretrained/clip_encoder.int8.onnx")
 
-    @Test(.enabled(if: chromiumPath != nil && python3Path != nil && available,
-                   "needs chromium, python3 and the CLIP probe (make clip-model, or scripts/fetch_pretrained.sh)"))
+    @Test(.enabled(if: browserReady && available,
+                   "needs the browser tools (scripts/install-deps.sh test) and the CLIP probe (make clip-model, or scripts/fetch_pretrained.sh)"))
     func clipOnlyUploadShowsVerdictAndMaps() async throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("aidetect-browser-clip-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)

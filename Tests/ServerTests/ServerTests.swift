@@ -209,7 +209,7 @@ func multipart(_ files: [(String, [UInt8])], boundary: String = "XyZ123") -> Byt
 
     /// A real browser: headless Chromium loads the page, uploads a fixture through the file input, waits for the
     /// verdict and saves screenshots (scripts/browser_test.py; `make test` installs Chromium).
-    @Test(.enabled(if: chromiumPath != nil && python3Path != nil, "needs chromium and python3 (apt-get install chromium python3)"))
+    @Test(.enabled(if: browserReady, "needs chromium, chromium-driver, python3-selenium and python3-pil (scripts/install-deps.sh test)"))
     func browserUploadShowsTheVerdict() async throws {
         var c = ServerConfiguration()
         c.port = 0
@@ -259,4 +259,9 @@ func executable(_ names: [String]) -> String? {
     return nil
 }
 let chromiumPath = executable(["chromium", "chromium-browser", "google-chrome"])
-let python3Path = executable(["python3"])
+/// Debian's Python (the one with python3-selenium and python3-pil), not whichever python3 is first on PATH.
+let python3Path = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : executable(["python3"])
+/// The browser tests need Chromium, chromedriver and Debian's Selenium and Pillow (`make test` installs them).
+let browserReady = chromiumPath != nil && executable(["chromedriver"]) != nil && python3Path != nil
+    && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/selenium")
+    && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/PIL")
