@@ -76,8 +76,9 @@ struct Scan: ParsableCommand {
         let format: ScanOutput.Format = json ? .jsonLines : (csv ? .csv : .table)
         let out = ScanOutput(format: format, detectors: detectors)
         let book: ScanJournal?
+        let part = (try? shard.map(Shard.init)) ?? .whole  // checked in validate()
         do {
-            book = try journal.map { try ScanJournal(path: $0, models: JournaledScan.modelIdentity(detectors), shard: try shard.map(Shard.init) ?? .whole, resume: resume) }
+            book = try journal.map { try ScanJournal(path: $0, models: JournaledScan.modelIdentity(detectors), shard: part, resume: resume) }
             try book?.setMetadata(["names": String(decoding: try JSONEncoder().encode(out.names), as: UTF8.self),
                                    "header": String(decoding: try JSONEncoder().encode(out.header), as: UTF8.self),
                                    "placeholder": out.placeholder ? "true" : "false"])
@@ -86,8 +87,7 @@ struct Scan: ParsableCommand {
             throw ExitCode(64)
         }
         out.begin()
-        var scan = JournaledScan(scanner: Scanner(decoder: image.decoder, detectors: detectors, includeAllFiles: allFiles), journal: book,
-                                 shard: try shard.map(Shard.init) ?? .whole)
+        var scan = JournaledScan(scanner: Scanner(decoder: image.decoder, detectors: detectors, includeAllFiles: allFiles), journal: book, shard: part)
         var flaggedAI = false, failed = false
         // A live count with rate and ETA on standard error when it is a terminal (results stream to standard output).
         let showProgress = isatty(2) != 0 && !quiet
@@ -118,16 +118,15 @@ struct Scan: ParsableCommand {
             eprint("journal \(book.path): \((try? book.count()) ?? 0) file(s) recorded; this run took \(scan.resumed) from the journal, reused \(scan.reused) result(s) of identical files"
                    + (scan.otherShards > 0 ? ", left \(scan.otherShards) file(s) to other shards" : ""))
         }
-        let scanner = scan
-        if scanner.skippedNonImages > 0 && !quiet {
-            eprint("note: \(scanner.skippedNonImages) file(s) without an image extension were skipped (--all-files tries them too)")
+        if scan.skippedNonImages > 0 && !quiet {
+            eprint("note: \(scan.skippedNonImages) file(s) without an image extension were skipped (--all-files tries them too)")
         }
-        if n == 0 && scanner.otherShards > 0 {
-            eprint("note: none of the \(scanner.otherShards) file(s) found belongs to shard \(shard ?? "")")
+        if n == 0 && scan.otherShards > 0 {
+            eprint("note: none of the \(scan.otherShards) file(s) found belongs to shard \(part)")
             return
         }
         if n == 0 {
-            eprint("warning: no image found in \(paths.joined(separator: ", "))" + (scanner.skippedNonImages > 0 ? " (--all-files tries files without an image extension)" : ""))
+            eprint("warning: no image found in \(paths.joined(separator: ", "))" + (scan.skippedNonImages > 0 ? " (--all-files tries files without an image extension)" : ""))
             throw ExitCode(5)
         }
         let code = (flaggedAI ? 1 : 0) | (failed ? 2 : 0)

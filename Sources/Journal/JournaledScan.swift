@@ -75,12 +75,12 @@ public struct JournaledScan {
     public private(set) var skippedNonImages = 0
 
     mutating func scanOne(_ f: String, limits: ImageLimits) throws -> ScanResult {
+        guard let journal else { return scanner.scan(file: f) }
         // stat(2) directly: FileManager's attributes also look up the owner's account names, for every file.
         var st = stat()
         let statted = stat(f, &st) == 0
         let size = statted ? Int(st.st_size) : 0
         let mtime = statted ? Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 : 0
-        guard let journal else { return scanner.scan(file: f) }
         if let done = try journal.done(path: f, size: size, mtime: mtime) {
             resumed += 1
             return done

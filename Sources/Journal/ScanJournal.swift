@@ -66,7 +66,7 @@ public final class ScanJournal {
         self.path = path
         var config = Configuration()
         config.prepareDatabase { db in
-            // Each file's row is durable once written (WAL: a killed scan loses at most the file in flight).
+            // WAL with NORMAL sync: a committed batch survives the process being killed (`flush` commits them).
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         do {
@@ -84,9 +84,7 @@ public final class ScanJournal {
         } catch {
             throw JournalError.unreadable(path: path, reason: error.localizedDescription)
         }
-        let existing = try db.read { db in
-            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0["key"] as String, $0["value"] as String) })
-        }
+        let existing = try db.read(Self.meta)
         let count = try db.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM files") ?? 0 }
         hadRows = count > 0
         if count > 0 || !existing.isEmpty {
@@ -214,17 +212,13 @@ public final class ScanJournal {
         config.readonly = true
         do {
             let q = try DatabaseQueue(path: path, configuration: config)
-            return try q.read { db in
-                try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0["key"] as String, $0["value"] as String) })
-            }
+            return try q.read(meta)
         } catch { throw JournalError.unreadable(path: path, reason: error.localizedDescription) }
     }
 
-    /// The journal's metadata (`models`, `shard`, `format`).
-    public func metadata() throws -> [String: String] {
-        try db.read { db in
-            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0["key"] as String, $0["value"] as String) })
-        }
+    /// The `meta` table as a dictionary (`models`, `shard`, `format`, `names`, `header`, `placeholder`).
+    static func meta(_ db: Database) throws -> [String: String] {
+        try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0["key"] as String, $0["value"] as String) })
     }
 
     static let encoder: JSONEncoder = {
