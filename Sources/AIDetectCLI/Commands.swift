@@ -87,7 +87,9 @@ struct ImportCheckpoint: ParsableCommand {
         let sd: [String: Tensor]
         var extra: [String: String] = [:]
         if checkpoint.lowercased().hasSuffix(".onnx") {
-            guard model is CLIPProbe else { throw ValidationError("ONNX import is supported for --architecture clip_vit_b16 only") }
+            guard model is CLIPProbe || model is CLIPLayersProbe else {
+                throw ValidationError("ONNX import is supported for --architecture clip_vit_b16 and clip_vit_b16_layers only")
+            }
             sd = try CLIPImporter.stateDict(onnxPath: checkpoint).reduce(into: [:]) { $0["encoder." + $1.key] = $1.value }
             let (missing, unexpected) = try model.loadStateDict(sd, strict: false)
             if !unexpected.isEmpty { throw CheckpointError.unexpectedKeys(unexpected) }
@@ -100,10 +102,12 @@ struct ImportCheckpoint: ParsableCommand {
         }
         var calibrator: Calibrator?
         var preprocessing: Preprocessing?
+        var attributionTensors: [String: Tensor] = [:]
         var description = "imported from \((checkpoint as NSString).lastPathComponent)"
         if let head {
             let (t, meta) = try Safetensors.load(path: head)
-            try model.loadStateDict(model.stateDict().merging(t) { _, new in new })
+            attributionTensors = t.filter { $0.key.hasPrefix("attribution.") }
+            try model.loadStateDict(model.stateDict().merging(t.filter { !$0.key.hasPrefix("attribution.") }) { _, new in new })
             for (k, v) in meta where !["aidetect.model", "aidetect.classes", "aidetect.calibration", "aidetect.preprocessing"].contains(k) { extra[k] = v }
             extra.removeValue(forKey: "aidetect.note")
             calibrator = meta["aidetect.calibration"].flatMap { try? JSONDecoder().decode(Calibrator.self, from: Data($0.utf8)) }
@@ -111,7 +115,8 @@ struct ImportCheckpoint: ParsableCommand {
             description = meta["aidetect.description"] ?? description
         }
         try saveDetector(model, architecture: architecture, path: output, classes: n, description: description,
-                         calibrator: calibrator, preprocessing: preprocessing, halfPrecision: head != nil, extra: extra)
+                         calibrator: calibrator, preprocessing: preprocessing, halfPrecision: head != nil, extra: extra,
+                         extraTensors: attributionTensors)
         print("wrote \(output): \(architecture), \(model.parameterCount) parameters from \(sd.count) tensors")
     }
 }
@@ -128,14 +133,28 @@ struct TrainProbe: ParsableCommand {
     @Option(help: "Output folder for the model card (MODEL_CARD.md) and its JSON.") var card: String?
     @Option(help: "Seed for the split and the probe.") var seed: UInt64 = 0
     @Flag(help: "Store the model's weights as float16.") var half = false
+    @Option(help: "Randomly augmented views of each training image added as training rows (0-3; cached like the plain embeddings).") var augmentedViews = 0
+    @Flag(help: "Weight the loss so that within each label every content type (photo, art, unknown) weighs the same.") var balanceContent = false
     @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard (0...3).contains(augmentedViews) else { throw ValidationError("--augmented-views must be 0...3") }
+    }
 
     func run() throws {
         runtime.apply()
         var config = ProbeStudy.Config(backboneWeights: weights, data: data)
         config.backbone = backbone
         config.seed = seed
-        let (report, model) = try ProbeStudy(config: config).run { eprint($0) }
+        config.augmentedViews = augmentedViews
+        config.balanceContent = balanceContent
+        let (report, model, familyHead) = try ProbeStudy(config: config).runWithAttribution { eprint($0) }
+        var attribution: [String: String] = [:], attributionTensors: [String: Tensor] = [:]
+        if let familyHead {
+            attribution["aidetect.attribution"] = String(decoding: try JSONEncoder().encode(AttributionFamily.allCases.map(\.rawValue)), as: UTF8.self)
+            attributionTensors["attribution.weight"] = Tensor(familyHead.weight, shape: [familyHead.classes, familyHead.weight.count / familyHead.classes])
+            attributionTensors["attribution.bias"] = Tensor(familyHead.bias)
+        }
         let entry = try ModelRegistry.entry(backbone)
         try saveDetector(model, architecture: backbone, path: output, description: "frozen \(backbone) + linear probe trained on \((data as NSString).lastPathComponent) (seed \(seed))",
                          calibrator: report.calibrator, preprocessing: entry.preprocessing, halfPrecision: half,
@@ -144,7 +163,8 @@ struct TrainProbe: ParsableCommand {
                                  "aidetect.training_data": Dataset.setNames(data), "aidetect.split_seed": "\(seed)", "aidetect.split": Dataset.splitVersion,
                                  "aidetect.summary": String(format: "research baseline: %.1f%% accuracy and ROC-AUC %.3f on its test split, mean ROC-AUC %.3f on generators it never saw; unreliable on photos unlike its training data (see %@)",
                                                             (report.testCalibrated.accuracy * 100), report.testCalibrated.rocAUC ?? .nan, report.logoMeanAUC,
-                                                            ((card ?? "docs/model-card") as NSString).appendingPathComponent("MODEL_CARD.md"))])
+                                                            ((card ?? "docs/model-card") as NSString).appendingPathComponent("MODEL_CARD.md"))]
+                            .merging(attribution) { a, _ in a }, extraTensors: attributionTensors)
         let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
         print("wrote \(output) (\(size) bytes); test ROC-AUC \(report.testCalibrated.rocAUC ?? .nan), LOGO mean ROC-AUC \(report.logoMeanAUC)")
         if let card {
@@ -152,10 +172,12 @@ struct TrainProbe: ParsableCommand {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             var r = report
-            r.config.data = (data as NSString).lastPathComponent
+            r.config.data = data.split(separator: ",").map { ($0 as NSString).lastPathComponent }.joined(separator: ",")
             r.config.backboneWeights = (weights as NSString).lastPathComponent
             try enc.encode(r).write(to: URL(fileURLWithPath: (card as NSString).appendingPathComponent("model-card.json")))
-            let command = "aidetect train-probe --data \((data as NSString).lastPathComponent) --backbone \(backbone) --seed \(seed)\(half ? " --half" : "") (make model-card)"
+            let sets = data.split(separator: ",").map { ($0 as NSString).lastPathComponent }.joined(separator: ",")
+            let command = "aidetect train-probe --data \(sets) --backbone \(backbone) --seed \(seed)\(half ? " --half" : "")"
+                + (augmentedViews > 0 ? " --augmented-views \(augmentedViews)" : "") + (balanceContent ? " --balance-content" : "")
             let md = ModelCard.markdown(r, command: command, modelFile: (output as NSString).lastPathComponent, modelBytes: size)
             try md.write(toFile: (card as NSString).appendingPathComponent("MODEL_CARD.md"), atomically: true, encoding: .utf8)
             print("wrote \(card)/MODEL_CARD.md and model-card.json")
@@ -176,7 +198,7 @@ struct ExtractHead: ParsableCommand {
               let extractor = entry.make(ModelOptions(classes: 1)) as? FeatureExtractor else {
             throw ValidationError("\(model) is not a probe model of a feature-extractor architecture")
         }
-        let head = tensors.filter { $0.key.hasPrefix(extractor.headKey + ".") }
+        let head = tensors.filter { $0.key.hasPrefix(extractor.headKey + ".") || $0.key.hasPrefix("attribution.") }
         guard !head.isEmpty else { throw ValidationError("\(model) has no '\(extractor.headKey).' tensors") }
         try Safetensors.save(head, metadata: meta, path: output)
         print("wrote \(output): \(head.keys.sorted().joined(separator: ", "))")

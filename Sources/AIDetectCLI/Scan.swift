@@ -74,7 +74,8 @@ struct Scan: ParsableCommand {
             throw ExitCode(4)
         }
         let format: ScanOutput.Format = json ? .jsonLines : (csv ? .csv : .table)
-        let out = ScanOutput(format: format, detectors: detectors)
+        let stacker = Stacker.find(for: detectors)
+        let out = ScanOutput(format: format, detectors: detectors, stacker: stacker)
         let book: ScanJournal?
         let part = (try? shard.map(Shard.init)) ?? .whole  // checked in validate()
         do {
@@ -87,7 +88,7 @@ struct Scan: ParsableCommand {
             throw ExitCode(64)
         }
         out.begin()
-        var scan = JournaledScan(scanner: Scanner(decoder: image.decoder, detectors: detectors, includeAllFiles: allFiles), journal: book, shard: part)
+        var scan = JournaledScan(scanner: Scanner(decoder: image.decoder, detectors: detectors, includeAllFiles: allFiles, stacker: .some(stacker)), journal: book, shard: part)
         var flaggedAI = false, failed = false
         // A live count with rate and ETA on standard error when it is a terminal (results stream to standard output).
         let showProgress = isatty(2) != 0 && !quiet

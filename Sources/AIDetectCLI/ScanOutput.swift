@@ -21,7 +21,7 @@ final class ScanOutput {
     }()
     private(set) var count = 0, failed = 0, flagged = 0, uncertain = 0, real = 0, disagreements = 0, outOfScope = 0
 
-    convenience init(format: Format, detectors: [Detector]) {
+    convenience init(format: Format, detectors: [Detector], stacker: Stacker? = nil) {
         let names = Detector.displayNames(detectors)
         var header: [String] = []
         for (d, name) in zip(detectors, names) {
@@ -29,6 +29,15 @@ final class ScanOutput {
             header.append("model: \(name) (\(d.entry.summary)) from \((d.path as NSString).lastPathComponent)")
             if let why = d.selectionNote { header.append(why) }
             if let note = d.metadata["aidetect.summary"] { header.append("note: \(note)") }
+        }
+        if detectors.count > 1 {
+            if let stacker {
+                header.append(String(format: "combined: P(AI) from a stacker fitted for these models on %@ (ROC-AUC %.3f on %d validation images); each model's score in brackets; where they disagree the verdict is uncertain.",
+                                     stacker.fittedOn, stacker.validationAUC ?? .nan, stacker.validationImages))
+            } else {
+                let p = Judgement.primary(heldOutAUC: detectors.map { $0.figures?.heldOutAUC })
+                header.append("combined: P(AI) is \(names[p])'s score (the best held-out figure; no stacker is fitted for these models); each model's score in brackets; where they disagree the verdict is uncertain.")
+            }
         }
         self.init(format: format, names: names, placeholder: detectors.contains(where: \.isPlaceholder),
                   selectionNotes: detectors.compactMap(\.selectionNote), header: header)
@@ -44,15 +53,12 @@ final class ScanOutput {
         self.header = header
     }
 
-    static let csvHeader = "path,format,width,height,probability,verdict,views,error_kind,error,model,placeholder,scores,disagreement,out_of_scope,reason"
+    static let csvHeader = "path,format,width,height,probability,verdict,views,error_kind,error,model,placeholder,scores,disagreement,out_of_scope,reason,family,family_probability"
 
     func begin() {
         switch format {
         case .table:
             for line in header { print(line) }
-            if names.count > 1 {
-                print("P(AI) is the mean of the models' calibrated scores (each in brackets); where they disagree the verdict is uncertain.")
-            }
             print("caveat: \(Reliability.caveat)")
             print(pad("P(AI)", 7) + "  " + pad("verdict", 11) + "  " + pad("format", 6) + "  " + pad("size", 11) + "  file")
         case .csv:
@@ -88,8 +94,9 @@ final class ScanOutput {
                 let p = String(format: "%.3f", r.probability ?? 0)
                 let each = r.scores.map { s in "  [" + zip(names, s).map { "\($0) \(String(format: "%.3f", $1))" }.joined(separator: " | ") + "]" } ?? ""
                 let why = r.outOfScope.map { "  (\($0.reason))" } ?? (r.disagreement == true ? "  (models disagree)" : "")
+                let family = r.family.map { "  {family: \($0) \(String(format: "%.2f", r.familyProbability ?? .nan))}" } ?? ""
                 print(pad(p, 7) + "  " + pad(r.verdict?.rawValue ?? "-", 11) + "  " + pad(r.format ?? "-", 6) + "  "
-                      + pad("\(r.width ?? 0)x\(r.height ?? 0)", 11) + "  \(r.path)" + each + why)
+                      + pad("\(r.width ?? 0)x\(r.height ?? 0)", 11) + "  \(r.path)" + each + why + family)
             }
         case .csv:
             let fields: [String] = [
@@ -98,6 +105,7 @@ final class ScanOutput {
                 r.errorKind ?? "", r.error ?? "", modelName, placeholder ? "true" : "false",
                 r.scores.map { s in zip(names, s).map { "\($0)=\(String(format: "%.6f", $1))" }.joined(separator: ";") } ?? "",
                 r.disagreement.map { $0 ? "true" : "false" } ?? "", r.outOfScope?.rawValue ?? "", r.reason ?? "",
+                r.family ?? "", r.familyProbability.map { String(format: "%.6f", $0) } ?? "",
             ]
             print(fields.map(csvField).joined(separator: ","))
         case .jsonLines:

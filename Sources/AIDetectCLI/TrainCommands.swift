@@ -182,3 +182,44 @@ struct Calibrate: ParsableCommand {
                      before.ece * 100, after.ece * 100, output))
     }
 }
+
+struct StackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stack",
+        abstract: "Fit how several models combine: a logistic regression on their scores of the validation split (a stacker).",
+        discussion: "Writes a .stacker.json that scan, serve and the page use whenever exactly these model files run together (found in models/). The models should not have trained on the validation images: use the split seed they were trained with. Without a stacker, several models' combined score is the one with the best held-out figure on its card.")
+    @Option(help: "The models, comma-separated, in the order they will be given to scan --models.") var models: String
+    @Option(help: "Labelled data: folder, tar or CSV (several with commas).") var data: String
+    @Option(name: [.customLong("split-seed"), .customLong("seed")], help: "Seed of the split whose validation part is fitted on.") var splitSeed: UInt64 = 0
+    @Option(help: "Output file; scan finds it in models/ when its name ends in .stacker.json.") var output: String
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard output.hasSuffix(Stacker.fileSuffix) else { throw ValidationError("--output must end in \(Stacker.fileSuffix)") }
+    }
+
+    func run() throws {
+        runtime.apply()
+        let detectors = try Detector.loadList(models)
+        guard detectors.count > 1 else { throw ValidationError("--models needs at least two models") }
+        let val = try Dataset.load(data).standardSplit(seed: splitSeed).validation
+        let reader = SampleReader()
+        var scores: [[Double]] = [], labels: [Int] = [], unreadable = 0
+        for (i, s) in val.samples.enumerated() {
+            guard let im = try? reader.image(s) else { unreadable += 1; continue }
+            scores.append(detectors.map { $0.score(im).probability })
+            labels.append(s.label.rawValue)
+            if (i + 1) % 100 == 0 { eprint("scored \(i + 1)/\(val.samples.count)") }
+        }
+        guard Set(labels).count == 2 else { throw ValidationError("the validation split of \(data) needs real and fake images") }
+        let names = Detector.displayNames(detectors)
+        let members = try zip(detectors, names).map { d, n in Stacker.Member(name: n, digest: try ContentDigest.file(path: d.path)) }
+        let stacker = Stacker.fit(scores: scores, labels: labels, models: members,
+                                  fittedOn: "the validation split (seed \(splitSeed)) of \(Dataset.setNames(data))")
+        try stacker.write(to: output)
+        print(String(format: "stacker on %d validation images (%d unreadable): ROC-AUC %.3f; alone: %@; weights %@, bias %.3f; wrote %@",
+                     labels.count, unreadable, stacker.validationAUC ?? .nan,
+                     zip(names, stacker.memberAUC).map { "\($0) \(String(format: "%.3f", $1 ?? .nan))" }.joined(separator: ", "),
+                     stacker.weights.map { String(format: "%.3f", $0) }.joined(separator: "/"), stacker.bias, output))
+    }
+}

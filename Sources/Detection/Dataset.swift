@@ -276,12 +276,13 @@ public struct Dataset: Sendable {
     /// Deterministic, stratified and group-aware split. Samples that share a split key (`Sample.splitKey`: a prompt, an
     /// original file, a near-duplicate cluster) always land in the same part; a pinned sample takes its whole group
     /// with it. Groups are visited in a seeded order that depends only on their keys, and each goes to the part
-    /// furthest below its target share in the (label, generator) strata of its members, so every stratum is cut
+    /// furthest below its target share in the (label, generator, content) strata of its members, so every stratum is cut
     /// close to the fractions. The same seed gives the same split; no sample is in two parts.
     public func split(train: Double, validation: Double, seed: UInt64 = 0) -> (train: Dataset, validation: Dataset, test: Dataset) {
         precondition(train >= 0 && validation >= 0 && train + validation <= 1, "split: fractions must be in [0, 1] and sum to at most 1")
         let fractions = [train, validation, 1 - train - validation]
-        func stratum(_ s: Sample) -> String { "\(s.label)/\(s.generator)" }
+        // Content (photo / art, where the manifest gives it) too: a set balanced by content stays balanced in every part.
+        func stratum(_ s: Sample) -> String { "\(s.label)/\(s.generator)/\(s.content ?? "")" }
         let strataSize = samples.reduce(into: [String: Int]()) { $0[stratum($1), default: 0] += 1 }
         var filled: [String: [Int]] = strataSize.mapValues { _ in [0, 0, 0] }
         let groups = Dictionary(grouping: samples.indices) { samples[$0].splitKey }

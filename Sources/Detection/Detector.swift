@@ -10,8 +10,10 @@ public enum DetectorError: Error, LocalizedError, Equatable {
     case noDefaultModel(searched: [String])
     case notFound(name: String, suggestion: String?)
     case clipNotInstalled(searched: [String])
+    case unreadable(path: String, reason: String)
     public var errorDescription: String? {
         switch self {
+        case .unreadable(let p, let r): return "\(p): \(r)"
         case .notADetector(let p, let r): return "\(p) is not an aidetect model file: \(r)"
         case .notFound(let n, let s):
             return "no model '\(n)': no such file" + (s.map { " (did you mean '\($0)'?)" } ?? " (give 'default', 'bundled', 'clip', or a .safetensors file)")
@@ -36,6 +38,11 @@ public final class Detector: @unchecked Sendable {
     public let metadata: [String: String]
     /// Maps the model's logit to a calibrated P(AI) (identity = plain sigmoid when the file has none).
     public let calibrator: Calibrator
+    /// The generator-family head, when the file has one: weights on the model's embedding and the class names.
+    let attribution: (weight: Tensor, bias: Tensor, classes: [String])?
+    static let attributionPrefix = "attribution."
+    /// The families the attribution head names (empty without one).
+    public var attributionClasses: [String] { attribution?.classes ?? [] }
     /// Which model the name `default` picked and why (set by `loadPreferred`; nil when the model was named).
     public var selectionNote: String? {
         get { lock.withLock { _selectionNote } }
@@ -66,7 +73,17 @@ public final class Detector: @unchecked Sendable {
             options.inputSize = j["inputSize"] as? Int
         }
         let m = e.make(options)
-        do { try m.loadStateDict(loaded.tensors) } catch {
+        // A generator-family head (`train-probe`) rides along as `attribution.weight` [C, D] / `attribution.bias` [C]
+        // on the model's embedding, its class names in `aidetect.attribution`.
+        let attributionTensors = loaded.tensors.filter { $0.key.hasPrefix(Self.attributionPrefix) }
+        if let names = meta["aidetect.attribution"], let w = attributionTensors["attribution.weight"], let b = attributionTensors["attribution.bias"],
+           let classes = try? JSONDecoder().decode([String].self, from: Data(names.utf8)), w.rank == 2, classes.count == w.size(0),
+           let fe = m as? FeatureExtractor, w.size(1) == fe.embeddingSize {
+            attribution = (w.to(.float32), b.to(.float32), classes)
+        } else {
+            attribution = nil
+        }
+        do { try m.loadStateDict(loaded.tensors.filter { !$0.key.hasPrefix(Self.attributionPrefix) }) } catch {
             throw DetectorError.notADetector(path: path, reason: error.localizedDescription)
         }
         m.eval()
@@ -190,6 +207,12 @@ public final class Detector: @unchecked Sendable {
         return out.filter { seen.insert($0).inserted }
     }
 
+    /// The `models/` folders a model or stacker file is looked for in (those of `clipProbeCandidates`).
+    public static func modelFolders() -> [String] {
+        var seen: Set<String> = []
+        return clipProbeCandidates().map { ($0 as NSString).deletingLastPathComponent }.filter { seen.insert($0).inserted }
+    }
+
     static func clipProbePath() -> String? { clipProbeCandidates().first { FileManager.default.fileExists(atPath: $0) } }
 
     /// Several models, comma-separated (`default,models/clip-probe.safetensors`, spaces tolerated).
@@ -224,15 +247,40 @@ public final class Detector: @unchecked Sendable {
     }
 
     /// The model's logit for each view of `image` (one forward pass at a time: modules are not re-entrant).
-    func viewLogits(_ image: Image) -> [Double] {
+    func viewLogits(_ image: Image) -> [Double] { viewOutputs(image).logits }
+
+    /// Each view's logit and, when the model has an attribution head, the family probabilities of the views'
+    /// mean embedding, from one forward pass (the head on the backbone's embedding is the model's own output).
+    func viewOutputs(_ image: Image) -> (logits: [Double], family: [Double]?) {
         let (batch, _) = Preprocessor(preprocessing).views(image)
-        let logits: [Float] = lock.withLock {
+        let (logits, family): ([Float], [Float]?) = lock.withLock {
             withNoGrad {
+                if let attribution, let fe = model as? FeatureExtractor, let head = model.module(at: fe.headKey) {
+                    let e = fe.embedding(batch)
+                    let f = (e.mean(axes: [0], keepDims: true).matmul(attribution.weight.transposed(0, 1)) + attribution.bias.reshaped([1, -1]))
+                        .softmax(axis: 1).reshaped([-1]).toArray(Float.self)
+                    return (head(e).reshaped([-1]).toArray(Float.self), f)
+                }
                 let out = model(batch)
-                return (entry.dense ? out.mean(axes: [2, 3]) : out).reshaped([-1]).toArray(Float.self)
+                return ((entry.dense ? out.mean(axes: [2, 3]) : out).reshaped([-1]).toArray(Float.self), nil)
             }
         }
-        return logits.map(Double.init)
+        return (logits.map(Double.init), family.map { $0.map(Double.init) })
+    }
+
+    /// One image's calibrated P(AI) (views' logits averaged, then calibrated), each view's, and the generator
+    /// family's probabilities (best first) when the model has an attribution head.
+    public struct Assessment: Sendable {
+        public var probability: Double
+        public var views: [Double]
+        public var family: [(family: String, probability: Double)]?
+    }
+
+    public func assess(_ image: Image) -> Assessment {
+        let (z, f) = viewOutputs(image)
+        let mean = z.reduce(0, +) / Double(max(z.count, 1))
+        let family = f.flatMap { p in attribution.map { zip($0.classes, p).sorted { $0.1 > $1.1 }.map { (family: $0.0, probability: $0.1) } } }
+        return Assessment(probability: calibrator.probability(logit: mean), views: z.map { calibrator.probability(logit: $0) }, family: family)
     }
 
     /// Runs `body` with the model to itself (explanations install hooks and run backward passes; scoring from
@@ -260,7 +308,7 @@ public final class Detector: @unchecked Sendable {
 /// - Parameter halfPrecision: store floating-point tensors as float16 (half the size; loaded back as float32).
 public func saveDetector(_ model: Module, architecture: String, path: String, classes: Int = 1, placeholder: Bool = false,
                          description: String, calibrator: Calibrator? = nil, preprocessing: Preprocessing? = nil,
-                         halfPrecision: Bool = false, extra: [String: String] = [:]) throws {
+                         halfPrecision: Bool = false, extra: [String: String] = [:], extraTensors: [String: Tensor] = [:]) throws {
     var meta = extra
     meta["aidetect.model"] = architecture
     meta["aidetect.classes"] = String(classes)
@@ -270,7 +318,7 @@ public func saveDetector(_ model: Module, architecture: String, path: String, cl
     enc.outputFormatting = .sortedKeys
     if let calibrator { meta["aidetect.calibration"] = String(decoding: try enc.encode(calibrator), as: UTF8.self) }
     if let preprocessing { meta["aidetect.preprocessing"] = String(decoding: try enc.encode(preprocessing), as: UTF8.self) }
-    var tensors = model.stateDict()
+    var tensors = model.stateDict().merging(extraTensors) { a, _ in a }
     if halfPrecision {
         for (k, t) in tensors where t.dtype == .float32 { tensors[k] = t.to(.float16) }
     }

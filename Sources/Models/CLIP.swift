@@ -66,6 +66,21 @@ public final class CLIPVisionTransformer: Module {
     }
 
     public override func callAsFunction(_ x: Tensor) -> Tensor {
+        let h = tokens(x, blockOutputs: nil)
+        let cls0 = module(at: "ln_post")!(h.select(axis: 1, index: 0))
+        return (emulatesDynamicInt8 ? fakeQuantizeDynamicUInt8(cls0) : cls0).matmul(parameter("proj"))
+    }
+
+    /// The class token after every block, [N, width] each (block 0 first): the intermediate features that carry
+    /// low-level generator traces the final embedding has mostly abstracted away.
+    public func classTokens(_ x: Tensor) -> [Tensor] {
+        var out: [Tensor] = []
+        _ = tokens(x) { out.append($0.select(axis: 1, index: 0)) }
+        return out
+    }
+
+    /// The token sequence after the last block; `blockOutputs` sees each block's output in turn.
+    func tokens(_ x: Tensor, blockOutputs: ((Tensor) -> Void)?) -> Tensor {
         let n = x.size(0)
         let p = module(at: "conv1")!(x)
         let grid = (p.size(2), p.size(3))
@@ -75,9 +90,11 @@ public final class CLIPVisionTransformer: Module {
         h = concatenated([cls, h], axis: 1)
         let pos = resizedPositionEmbedding(parameter("positional_embedding").unsqueezed(axis: 0), grid: imageSize / patch, newGrid: grid)
         h = module(at: "ln_pre")!(h + pos)
-        for (i, b) in blocks.enumerated() { h = hooked("resblocks.\(i)", b(h)) }
-        let cls0 = module(at: "ln_post")!(h.select(axis: 1, index: 0))
-        return (emulatesDynamicInt8 ? fakeQuantizeDynamicUInt8(cls0) : cls0).matmul(parameter("proj"))
+        for (i, b) in blocks.enumerated() {
+            h = hooked("resblocks.\(i)", b(h))
+            blockOutputs?(h)
+        }
+        return h
     }
 }
 
@@ -101,7 +118,31 @@ public final class CLIPProbe: Module {
     }
 }
 
+/// CLIP image encoder with a linear head on the class tokens of every block (each layer-normalised without
+/// affine parameters, then concatenated): the head learns its own weighting across blocks. Middle blocks keep
+/// more of the low-level traces that tell generated images apart across generators (Koutlis & Papadopoulos 2024,
+/// "Leveraging representations from intermediate encoder-blocks for synthetic image detection").
+public final class CLIPLayersProbe: Module {
+    public let encoder: CLIPVisionTransformer
+    public let head: Linear
+    public init(classes: Int = 1) {
+        encoder = CLIPVisionTransformer()
+        head = Linear(inputFeatures: encoder.width * encoder.featureNames.count, outputFeatures: classes)
+        super.init()
+        register("encoder", encoder)
+        register("head", head)
+    }
+    /// [N, 3, H, W] -> [N, blocks x width]: every block's class token, normalised per token.
+    public func layerFeatures(_ x: Tensor) -> Tensor {
+        let w = encoder.width
+        return concatenated(encoder.classTokens(x).map { layerNorm($0, normalizedShape: [w], weight: nil, bias: nil) }, axis: 1)
+    }
+    public override func callAsFunction(_ x: Tensor) -> Tensor { head(layerFeatures(x)) }
+}
+
 let clipEntries: [ModelEntry] = [
     ModelEntry(name: "clip_vit_b16", summary: "CLIP ViT-B/16 image encoder + linear probe", reference: "Radford et al. 2021",
                defaultClasses: 1, preprocessing: .clip, dense: false) { CLIPProbe(classes: $0.classes ?? 1) },
+    ModelEntry(name: "clip_vit_b16_layers", summary: "CLIP ViT-B/16 image encoder + linear head on every block's class token",
+               reference: "Koutlis & Papadopoulos 2024 (RINE)", defaultClasses: 1, preprocessing: .clip, dense: false) { CLIPLayersProbe(classes: $0.classes ?? 1) },
 ]

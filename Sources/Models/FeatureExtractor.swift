@@ -30,3 +30,10 @@ extension CLIPProbe: FeatureExtractor {
     public var embeddingSize: Int { 512 }
     public var headKey: String { "head" }
 }
+
+extension CLIPLayersProbe: FeatureExtractor {
+    /// Every block's class token, layer-normalised, concatenated.
+    public func embedding(_ x: Tensor) -> Tensor { layerFeatures(x) }
+    public var embeddingSize: Int { encoder.width * encoder.featureNames.count }
+    public var headKey: String { "head" }
+}

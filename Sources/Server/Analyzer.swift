@@ -14,13 +14,19 @@ public final class Analyzer: Sendable {
     public let limits: ImageLimits
     /// Overlays sent to clients are at most this many pixels on their longer side.
     public let overlaySide: Int
+    /// The model files' digests (nil where unreadable) and the stackers found at start-up: a request that picks
+    /// several models is combined by the stacker fitted for exactly those, else the primary model's score stands.
+    let digests: [String?]
+    let stackers: [Stacker]
 
-    public init(detectors: [Detector], limits: ImageLimits = .default, overlaySide: Int = 768) {
+    public init(detectors: [Detector], limits: ImageLimits = .default, overlaySide: Int = 768, stackers: [Stacker]? = nil) {
         precondition(!detectors.isEmpty, "Analyzer needs at least one model")
         self.detectors = detectors
         names = Detector.displayNames(detectors)
         self.limits = limits
         self.overlaySide = overlaySide
+        self.stackers = detectors.count > 1 ? (stackers ?? Stacker.available()) : []
+        digests = detectors.count > 1 ? detectors.map { try? ContentDigest.file(path: $0.path) } : detectors.map { _ in nil }
     }
 
     /// Loads models by name or file (`Detector.load`: "default", "bundled", "clip", or a path).
@@ -40,6 +46,12 @@ public final class Analyzer: Sendable {
         public var calibrated: Bool
         /// The model card's headline figures (held-out ROC-AUC, false alarms on real test images), where the file has them.
         public var figures: CardFigures?
+        /// The generator family the model's attribution head names, with probabilities, best first (models with a head).
+        public var family: [FamilyScore]?
+    }
+    public struct FamilyScore: Sendable, Codable {
+        public var family: String
+        public var probability: Double
     }
     public struct HeatmapOut: Sendable, Codable {
         public var model: String
@@ -104,18 +116,24 @@ public final class Analyzer: Sendable {
         let image = decoded.image
         let scores = chosen.map { i -> ModelScore in
             let d = detectors[i]
-            let p = d.score(image).probability
+            let a = d.assess(image)
+            let p = a.probability
             return ModelScore(name: names[i], label: d.label, architecture: d.entry.name, probability: p, verdict: Verdict(probability: p).rawValue,
-                              placeholder: d.isPlaceholder, calibrated: d.metadata["aidetect.calibration"] != nil, figures: d.figures)
+                              placeholder: d.isPlaceholder, calibrated: d.metadata["aidetect.calibration"] != nil, figures: d.figures,
+                              family: a.family.map { $0.map { FamilyScore(family: $0.family, probability: $0.probability) } })
         }
         // The reason names models by their short labels where those tell them apart.
         let labels = scores.map(\.label)
+        let stacker = Stacker.matching(stackers, digests: chosen.map { digests[$0] })
+        let primary = Judgement.primary(heldOutAUC: scores.map { $0.figures?.heldOutAUC })
         let judgement = Judgement(scores: scores.map(\.probability), names: Set(labels).count == labels.count ? labels : scores.map(\.name),
-                                  outOfScope: contentCheck.assess(image))
+                                  outOfScope: contentCheck.assess(image), stacker: stacker, primary: primary)
         // Any placeholder member makes the ensemble's score uninformative (as in the CLI's scan).
-        let ensemble = ModelScore(name: "ensemble", label: scores.count == 1 ? scores[0].label : "mean of \(scores.count) models", architecture: "mean",
+        let combination = scores.count == 1 ? scores[0].label : (stacker != nil ? "stacker of \(scores.count) models" : "\(scores[primary].label) (best held-out figure)")
+        let ensemble = ModelScore(name: "ensemble", label: combination, architecture: stacker != nil ? "stacker" : "primary",
                                   probability: judgement.probability, verdict: judgement.verdict.rawValue,
-                                  placeholder: scores.contains(where: \.placeholder), calibrated: scores.allSatisfy(\.calibrated), figures: nil)
+                                  placeholder: scores.contains(where: \.placeholder), calibrated: scores.allSatisfy(\.calibrated), figures: nil,
+                                  family: (scores[primary].family ?? scores.lazy.compactMap(\.family).first))
         var warnings: [String] = []
         var provenance = ProvenanceReport.analyze(bytes)
         provenance.checkWatermark(decoded.image)

@@ -150,6 +150,10 @@ function render(box, file, r) {
   const basis = r.fused.basis === "model" ? "from the models" : "from " + r.fused.basis;
   let html = `<h2 class="verdict"><span class="band ${esc(verdict)}">${esc(verdict)}</span></h2>
     <p>Verdict ${esc(basis)}: ${esc(r.fused.reason || r.reason)}. Combined P(AI) ${pct(r.ensemble.probability)}. ${esc(r.file.format)} ${r.file.width}×${r.file.height}.</p>`;
+  const fam = r.ensemble.family;
+  if (fam && fam.length) {
+    html += `<p class="family muted">Which kind of generator (a second, weaker opinion; the verdict above stands): ${fam.map(f => `${esc(f.family)} ${pct(f.probability)}`).join(", ")}.</p>`;
+  }
   if (r.disagreement) {
     html += `<p class="disagree" role="alert">The models disagree: one calls this image AI-made, another real. Trust neither alone; see how each model does on images it never saw below.</p>`;
   }

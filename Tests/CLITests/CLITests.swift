@@ -238,14 +238,17 @@ struct EnsembleScanTests {
         let scores = try #require(row["scores"] as? [String: Double])
         #expect(scores.count == 2)
         let p = try #require(row["probability"] as? Double)
-        #expect(abs(p - scores.values.reduce(0, +) / 2) < 1e-9)
+        // No stacker is fitted for this pair: the model with the best held-out figure (the bundled one; the
+        // placeholder has no card) answers, never the mean.
+        let bundled = try #require(scores.first { !$0.key.contains("lenet") }?.value)
+        #expect(abs(p - bundled) < 1e-9)
         #expect(row["placeholder"] as? Bool == true, "an ensemble with a placeholder says so")
         #expect(try runCLI(["scan", "samples", "--model", m, "--models", m]).status == 64)
     }
 
-    /// Two files of one architecture carry the same name: `--models a,b` scores and averages both, each under a
-    /// name of its own (ensembles are kept by position, not by name).
-    @Test func twoModelsOfOneArchitectureAreBothAveraged() throws {
+    /// Two files of one architecture carry the same name: `--models a,b` scores both, each under a name of its own
+    /// (ensembles are kept by position, not by name); without a stacker and without cards the first one's score stands.
+    @Test func twoModelsOfOneArchitectureAreBothScored() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ens-same-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -266,7 +269,7 @@ struct EnsembleScanTests {
         #expect(abs((scores["lenet_baseline (a.safetensors)"] ?? .nan) - pa) < 1e-6)
         #expect(abs((scores["lenet_baseline (b.safetensors)"] ?? .nan) - pb) < 1e-6)
         let p = try #require(ensemble["probability"] as? Double)
-        #expect(abs(p - (pa + pb) / 2) < 1e-6, "the ensemble is the mean of both models")
+        #expect(abs(p - pa) < 1e-6, "no stacker and no card figures: the first model's score stands, not the mean")
     }
 
     /// The library behind `--models`: the scanner keeps its models by position and names them apart.
@@ -290,7 +293,53 @@ struct EnsembleScanTests {
         let scores = try #require(r.scores)
         #expect(scores.count == 2)
         for (s, e) in zip(scores, expected) { #expect(abs(s - e) < 1e-9) }
-        #expect(abs((r.probability ?? .nan) - (expected[0] + expected[1]) / 2) < 1e-9)
+        #expect(abs((r.probability ?? .nan) - expected[0]) < 1e-9, "no stacker, no card figures: the first model's score")
+        // A stacker fitted for exactly these two files combines them.
+        let stacker = Stacker(models: [.init(name: "a", digest: try ContentDigest.file(path: a)), .init(name: "b", digest: try ContentDigest.file(path: b))],
+                              weights: [0.5, 2], bias: 0.25, fittedOn: "test", validationImages: 0, validationAUC: nil, memberAUC: [nil, nil])
+        let stacked = Scanner(decoder: ImageDecoder(), detectors: [da, db], stacker: .some(stacker)).scan(file: file)
+        #expect(abs((stacked.probability ?? .nan) - stacker.probability(expected)) < 1e-9)
+        let swapped = Scanner(decoder: ImageDecoder(), detectors: [db, da], stacker: .some(Stacker.matching([stacker], digests: [db, da].map { try? ContentDigest.file(path: $0.path) }))).scan(file: file)
+        #expect(abs((swapped.probability ?? .nan) - expected[1]) < 1e-9, "a stacker fitted for (a, b) does not apply to (b, a)")
+    }
+
+    /// `aidetect stack` fits a stacker on the validation split; `scan` finds it in the models folder and uses it.
+    @Test func stackCommandFitsAndScanUsesIt() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stack-\(UUID().uuidString)")
+        let models = dir.appendingPathComponent("models")
+        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (label, gen, v) in [("real", "dark", 60), ("fake", "bright", 190)] {
+            let d = dir.appendingPathComponent("toy/\(label)/\(gen)")
+            try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+            for i in 0..<20 {
+                var img = Image(width: 32, height: 32, fill: (UInt8(v + i), UInt8(v), UInt8(v - i)))
+                for y in 0..<32 { for x in 0..<32 where (x * 7 + y * 3 + i) % 5 == 0 { img.pixels[(y * 32 + x) * 3] = UInt8(v - 40) } }
+                try Data(ImageEncoder.png(img)).write(to: d.appendingPathComponent("\(i).png"))
+            }
+        }
+        let data = dir.appendingPathComponent("toy").path
+        let a = models.appendingPathComponent("a.safetensors").path, b = models.appendingPathComponent("b.safetensors").path
+        #expect(try runCLI(["init-model", "lenet_baseline", "--output", a, "--seed", "5"]).status == 0)
+        #expect(try runCLI(["init-model", "lenet_baseline", "--output", b, "--seed", "6"]).status == 0)
+        let out = models.appendingPathComponent("ab.stacker.json").path
+        let bad = try runCLI(["stack", "--models", "\(a),\(b)", "--data", data, "--output", models.appendingPathComponent("ab.json").path])
+        #expect(bad.status == 64 && bad.stderr.contains(".stacker.json"), "\(bad.stderr)")
+        let r = try runCLI(["stack", "--models", "\(a),\(b)", "--data", data, "--output", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("stacker on") && r.stdout.contains("ROC-AUC"), "\(r.stdout)")
+        let s = try Stacker.read(out)
+        #expect(s.weights.count == 2 && s.validationImages > 0 && s.weights.allSatisfy(\.isFinite))
+        #expect(s.models.map(\.digest) == [try ContentDigest.file(path: a), try ContentDigest.file(path: b)])
+        // scan looks in the models folder of AIDETECT_CLIP_MODEL's location (the folders `default` searches).
+        let env = ["AIDETECT_CLIP_MODEL": models.appendingPathComponent("absent.safetensors").path]
+        let scan = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--models", "\(a),\(b)", "--json"], environment: env)
+        let row = try #require(try JSONSerialization.jsonObject(with: Data(firstLine(scan.stdout).utf8)) as? [String: Any], "\(scan.stderr)")
+        let scores = try #require(row["scores"] as? [String: Double])
+        let ordered = [scores["lenet_baseline (a.safetensors)"] ?? .nan, scores["lenet_baseline (b.safetensors)"] ?? .nan]
+        #expect(abs((row["probability"] as? Double ?? .nan) - s.probability(ordered)) < 1e-6)
+        let table = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--models", "\(a),\(b)"], environment: env)
+        #expect(table.stdout.contains("combined: P(AI) from a stacker"), "\(table.stdout)")
     }
 
     /// `init-model` writes random weights: scanning with the file warns that it is a placeholder, in every format.

@@ -43,7 +43,7 @@ import TestSupport
     @Test func csvCarriesTheNewColumnsAndTrailingSummary() throws {
         let r = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--csv"])
         let lines = r.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.first?.hasSuffix(",scores,disagreement,out_of_scope,reason") == true)
+        #expect(lines.first?.hasSuffix(",scores,disagreement,out_of_scope,reason,family,family_probability") == true)
         // After the rows: which model `default` picked (here pinned by AIDETECT_DEFAULT), the summary, the caveat.
         #expect(lines.count == 5 && !lines[1].hasPrefix("#"), "\(r.stdout)")
         #expect(lines[2].hasPrefix("# model: default: ") && lines[3].hasPrefix("# summary: 1 file(s)") && lines[4] == "# caveat: " + Reliability.caveat)

@@ -57,13 +57,47 @@ import TestSupport
 
     @Test func disagreementMakesTheVerdictUncertainWithTheReason() {
         let j = Judgement(scores: [0.98, 0.03], names: ["a", "b"])
-        #expect(j.disagreement && j.verdict == .uncertain && abs(j.probability - 0.505) < 1e-12)
+        #expect(j.disagreement && j.verdict == .uncertain && abs(j.probability - 0.98) < 1e-12, "the primary (first) model's score, not the mean")
         #expect(j.reason.contains("disagree") && j.reason.contains("a 0.980 (likely-AI)") && j.reason.contains("b 0.030 (likely-real)"))
         let agree = Judgement(scores: [0.95, 0.75], names: ["a", "b"])
         #expect(!agree.disagreement && agree.verdict == .likelyAI)
-        // One model in the band is not a disagreement: the mean decides.
-        #expect(!Judgement(scores: [0.9, 0.5], names: ["a", "b"]).disagreement)
+        // One model in the band is not a disagreement: the primary model decides.
+        let banded = Judgement(scores: [0.9, 0.5], names: ["a", "b"], primary: 1)
+        #expect(!banded.disagreement && banded.probability == 0.5 && banded.verdict == .uncertain && banded.reason.contains("the score of b"))
         let blank = Judgement(scores: [0.99], names: ["a"], outOfScope: .tooLittleContent)
         #expect(blank.verdict == .uncertain && blank.reason.contains("too little content"))
+    }
+
+    @Test func primaryModelIsTheBestHeldOutFigure() {
+        #expect(Judgement.primary(heldOutAUC: [0.87, 0.92, nil]) == 1)
+        #expect(Judgement.primary(heldOutAUC: [nil, nil]) == 0)
+        #expect(Judgement.primary(heldOutAUC: [0.9, 0.9]) == 0, "ties: the first")
+    }
+
+    /// The stacker recovers which model carries the signal and ranks at least as well as the better model alone.
+    @Test func stackerWeighsTheInformativeModel() throws {
+        var rng = SplitMix64(seed: 7)
+        var scores: [[Double]] = [], labels: [Int] = []
+        for i in 0..<400 {
+            let y = i % 2
+            let good = 1 / (1 + exp(-(Double(y) * 4 - 2 + rng.uniform(-1.5, 1.5))))
+            let noise = rng.uniform(0.05, 0.95)
+            scores.append([noise, good]); labels.append(y)
+        }
+        let s = Stacker.fit(scores: scores, labels: labels, models: [.init(name: "noise", digest: "n"), .init(name: "good", digest: "g")], fittedOn: "synthetic")
+        #expect(abs(s.weights[0]) < 0.3 && s.weights[1] > 0.5, "\(s.weights)")
+        let alone = try #require(s.memberAUC[1]), stacked = try #require(s.validationAUC)
+        #expect(stacked >= alone - 1e-9)
+        #expect(Judgement(scores: [0.5, 0.99], names: ["noise", "good"], stacker: s).probability > 0.9)
+        #expect(Judgement(scores: [0.5, 0.99], names: ["noise", "good"], stacker: s).reason.contains("stacker"))
+        // Written and read back; matched by digests in order only.
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("s-\(UUID().uuidString)\(Stacker.fileSuffix)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try s.write(to: path)
+        #expect(try Stacker.read(path) == s)
+        #expect(Stacker.matching([s], digests: ["n", "g"]) == s)
+        #expect(Stacker.matching([s], digests: ["g", "n"]) == nil)
+        #expect(Stacker.matching([s], digests: ["n", nil]) == nil)
+        #expect(throws: DetectorError.self) { try Stacker.read("/nonexistent/x.stacker.json") }
     }
 }

@@ -12,7 +12,7 @@ struct RegistryTests {
         switch e.name {
         case "fcn_resnet50": return [2, 3, 40, 48]
         case "unet_small": return [2, 3, 40, 36]
-        case _ where e.name.hasPrefix("vit_") && e.name.hasSuffix("224"), "clip_vit_b16": return [2, 3, 32, 48]
+        case _ where e.name.hasPrefix("vit_") && e.name.hasSuffix("224"), "clip_vit_b16", "clip_vit_b16_layers": return [2, 3, 32, 48]
         case _ where e.preprocessing.inputSize <= 32: return [2, 3, 32, 32]
         default: return [2, 3, 64, 64]
         }
@@ -21,7 +21,8 @@ struct RegistryTests {
     @Test func registryIsComplete() {
         let expected = ["mlp_baseline", "lenet_baseline", "cifake_cnn", "resnet18", "resnet34", "resnet50", "resnext50_32x4d",
                         "resnet20", "resnet32", "resnet44", "resnet56", "vit_tiny_patch16_224", "vit_small_patch16_224",
-                        "vit_base_patch16_224", "vit_tiny_patch4_32", "fcn_resnet50", "unet_small", "efficientnet_lite0", "clip_vit_b16"]
+                        "vit_base_patch16_224", "vit_tiny_patch4_32", "fcn_resnet50", "unet_small", "efficientnet_lite0", "clip_vit_b16",
+                        "clip_vit_b16_layers"]
         #expect(Set(ModelRegistry.names) == Set(expected))
         #expect(throws: ModelError.self) { try ModelRegistry.create("resnet999") }
         #expect((try? ModelRegistry.entry("resnet18.aidetect_v1"))?.name == "resnet18")
@@ -43,7 +44,10 @@ struct RegistryTests {
         }
         #expect(y.isfinite().all().item() == 1, "\(name) produced non-finite values")
         (y * y).mean().backward()
-        let withoutGrad = model.namedParameters().filter { $0.1.grad == nil }.map(\.0)
+        // The multi-layer CLIP head reads the blocks' class tokens, not the encoder's projected embedding: its final
+        // LayerNorm and projection are kept (the encoder stays loadable from CLIP's weights) but unused.
+        let unused: Set<String> = name == "clip_vit_b16_layers" ? ["encoder.proj", "encoder.ln_post.weight", "encoder.ln_post.bias"] : []
+        let withoutGrad = model.namedParameters().filter { $0.1.grad == nil && !unused.contains($0.0) }.map(\.0)
         #expect(withoutGrad.isEmpty, "\(name): no gradient for \(withoutGrad.prefix(5))")
         let bad = model.namedParameters().filter { ($0.1.grad?.isfinite().all().item() ?? 1) != 1 }.map(\.0)
         #expect(bad.isEmpty, "\(name): non-finite gradients in \(bad.prefix(5))")
@@ -84,5 +88,26 @@ struct RegistryTests {
         #expect(clip.setFeatureHook("encoder.resblocks.11") { reached = true; return $0 })
         _ = withNoGrad { clip(Tensor.zeros([1, 3, 224, 224])) }
         #expect(reached, "the CLIP probe's block hook was never called")
+    }
+
+    /// The multi-layer CLIP head reads every block's class token: the features are the 12 tokens, each
+    /// layer-normalised, and the logit is the head on them; the encoder's final embedding is unchanged.
+    @Test func clipLayersReadsEveryBlocksClassToken() throws {
+        let m = try #require(Generator(seed: 2).withInitialization { try ModelRegistry.create("clip_vit_b16_layers") } as? CLIPLayersProbe)
+        m.eval()
+        let x = Generator(seed: 3).randn([1, 3, 32, 48])
+        let tokens = withNoGrad { m.encoder.classTokens(x) }
+        #expect(tokens.count == 12 && tokens.allSatisfy { $0.shape == [1, 768] })
+        let f = withNoGrad { m.layerFeatures(x) }
+        #expect(f.shape == [1, 12 * 768])
+        let block5 = f.slice(axis: 1, start: 5 * 768, end: 6 * 768)
+        #expect(abs(block5.mean().item()) < 1e-4 && abs(block5.std().item() - 1) < 1e-2, "each block's token is layer-normalised")
+        let expected = withNoGrad { layerNorm(tokens[5], normalizedShape: [768], weight: nil, bias: nil) }
+        #expect(TestSupport.allClose(block5, expected).ok)
+        #expect(TestSupport.allClose(withNoGrad { m(x) }, withNoGrad { m.head(f) }).ok)
+        var reached = false
+        #expect(m.setFeatureHook("encoder.resblocks.10") { reached = true; return $0 })
+        _ = withNoGrad { m(x) }
+        #expect(reached)
     }
 }

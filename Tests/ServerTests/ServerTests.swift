@@ -141,8 +141,8 @@ func multipart(_ files: [(String, [UInt8])], boundary: String = "XyZ123") -> Byt
 }
 
 @Suite struct ServerEnsembleTests {
-    /// Two model files that carry one name are both scored and averaged, listed under names of their own, and
-    /// either can be picked; an ensemble with any placeholder member is flagged as one.
+    /// Two model files that carry one name are both scored, listed under names of their own, and either can be
+    /// picked; an ensemble with any placeholder member is flagged as one; a stacker fitted for the pair combines them.
     @Test func modelsSharingANameAreBothScoredAndPickable() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("server-ens-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -150,7 +150,7 @@ func multipart(_ files: [(String, [UInt8])], boundary: String = "XyZ123") -> Byt
         let base = try Detector.loadDefault()
         let a = dir.appendingPathComponent("a.safetensors").path, b = dir.appendingPathComponent("b.safetensors").path
         // The bundled model's weights and name twice; b is marked a placeholder and recalibrated so that it scores
-        // differently (dropping either model would show in the mean).
+        // differently (dropping either model would show).
         try saveDetector(base.model, architecture: base.entry.name, path: a, description: "a", preprocessing: base.preprocessing,
                          extra: base.metadata)
         try saveDetector(base.model, architecture: base.entry.name, path: b, placeholder: true, description: "b",
@@ -167,8 +167,15 @@ func multipart(_ files: [(String, [UInt8])], boundary: String = "XyZ123") -> Byt
         let both = try analyzer.analyze(bytes)
         #expect(both.models.map(\.name) == analyzer.names)
         for (m, e) in zip(both.models, expected) { #expect(abs(m.probability - e) < 1e-9) }
-        #expect(abs(both.ensemble.probability - (expected[0] + expected[1]) / 2) < 1e-9)
+        // Same card figures: the first model's score stands (no stacker here), never the mean.
+        #expect(abs(both.ensemble.probability - expected[0]) < 1e-9 && both.ensemble.architecture == "primary")
         #expect(both.ensemble.placeholder, "any placeholder member flags the ensemble")
+        let stacker = Stacker(models: [.init(name: "a", digest: try ContentDigest.file(path: a)), .init(name: "b", digest: try ContentDigest.file(path: b))],
+                              weights: [1, 0.5], bias: -0.2, fittedOn: "test", validationImages: 0, validationAUC: nil, memberAUC: [nil, nil])
+        let stacked = try Analyzer(detectors: analyzer.detectors, stackers: [stacker]).analyze(bytes)
+        #expect(abs(stacked.ensemble.probability - stacker.probability(expected)) < 1e-9 && stacked.ensemble.architecture == "stacker")
+        let one = try Analyzer(detectors: analyzer.detectors, stackers: [stacker]).analyze(bytes, models: [analyzer.names[1]])
+        #expect(abs(one.ensemble.probability - expected[1]) < 1e-9, "one picked model: its own score, no stacker")
 
         let second = try analyzer.analyze(bytes, models: [analyzer.names[1]])
         #expect(second.models.map(\.name) == [analyzer.names[1]])
