@@ -6,7 +6,7 @@ import Torch
 /// The verdict stays the binary calibrated probability; the family is a second, weaker opinion.
 public enum AttributionFamily: String, Sendable, Codable, CaseIterable {
     case real
-    /// Generative adversarial networks (StyleGAN, DCGAN, WGAN, SNGAN ...).
+    /// Generative adversarial networks (StyleGAN, DCGAN, WGAN, SNGAN, and VQGAN+CLIP, whose decoder is adversarially trained).
     case gan
     /// Models whose weights are published (Stable Diffusion and its fine-tunes, FLUX [dev], Kandinsky, latent and
     /// guided diffusion, DALL-E mini, our own DDPM ...).
@@ -23,6 +23,7 @@ public enum AttributionFamily: String, Sendable, Codable, CaseIterable {
         if label == .real { return .real }
         let g = generator.lowercased()
         if closed.contains(where: { g.hasPrefix($0) || g.contains($0) }) { return .closedService }
+        // VQGAN (+CLIP) counts as a GAN: its images come out of an adversarially trained decoder.
         if g.contains("gan") && !g.contains("organ") { return .gan }
         return g.isEmpty || g == "unknown" ? nil : .openWeights
     }

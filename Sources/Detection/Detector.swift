@@ -374,7 +374,8 @@ public struct CardFigures: Sendable, Codable, Equatable {
     public var testAUC: Double?
     /// Mean ROC-AUC on generators it never saw (leave one generator out).
     public var heldOutAUC: Double?
-    /// Share of the real images of its test split that it calls AI-made (calibrated P(AI) > 0.5).
+    /// Share of the real images of its test split that it calls AI-made (calibrated P(AI) > 0.5; the card also gives
+    /// the share of real photos flagged likely-AI, P > 0.7).
     public var realFalseAlarmRate: Double?
     /// Where the card is, relative to the repository.
     public var card: String?

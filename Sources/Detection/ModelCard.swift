@@ -184,7 +184,8 @@ public enum ModelCard {
         \(attributionSection(r))
         ## Speed
         The detector's forward pass (encoder and head, the windows of one image) took \(f(r.millisecondsPerImage, 0)) ms per image on the
-        machine that ran this study (median of up to 6 test images; `make model-card` prints the machine's cores).
+        machine that ran this study (\(r.cores) cores, \(r.threads) LibTorch threads; median of up to 6 test images, timed at the end
+        of the study; other work on the machine at the same time inflates it).
 
         ## Known failure modes and limits
         \(contentLimits(r))

@@ -97,8 +97,11 @@ public struct ProbeStudy {
         public var flipRates: [String: Double] = [:]
         /// Training rows: images, and augmented views of them.
         public var trainingRows = 0
-        /// Milliseconds per image of the detector's forward pass on this machine (median of a few test images).
+        /// Milliseconds per image of the detector's forward pass on this machine (median of a few test images), and
+        /// the machine's cores and LibTorch threads when it was measured.
         public var millisecondsPerImage: Double = .nan
+        public var cores = ProcessInfo.processInfo.activeProcessorCount
+        public var threads = Runtime.threads
         /// The generator-family head's confusion on the test split and on held-out sources (nil when not trained).
         public var attribution: AttributionReport?
     }

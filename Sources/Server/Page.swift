@@ -158,7 +158,7 @@ function render(box, file, r) {
     html += `<p class="disagree" role="alert">The models disagree: one calls this image AI-made, another real. Trust neither alone; see how each model does on images it never saw below.</p>`;
   }
   html += `<div class="tablewrap"><table><caption class="muted">Each model's P(AI), and how it did when tested (its model card)</caption>
-    <tr><th scope="col">Model</th><th scope="col">P(AI)</th><th scope="col" class="bandcol">Band</th><th scope="col" title="mean ROC-AUC on generators it never saw (1 = perfect, 0.5 = chance)">AUC on unseen generators</th><th scope="col" title="share of real test images it calls AI-made (P &gt; 0.5)">False alarms on real photos</th></tr>` +
+    <tr><th scope="col">Model</th><th scope="col">P(AI)</th><th scope="col" class="bandcol">Band</th><th scope="col" title="mean ROC-AUC on generators it never saw (1 = perfect, 0.5 = chance)">AUC on unseen generators</th><th scope="col" title="share of the real images of its test split it calls AI-made (P &gt; 0.5)">False alarms on real images</th></tr>` +
     r.models.map(m => `<tr><td>${esc(m.label || m.name)}${m.placeholder ? " (untrained placeholder)" : ""}${m.calibrated === false ? " (uncalibrated)" : ""}<span class="name">${esc(m.name)}</span></td><td>${pct(m.probability)}</td><td class="bandcol">${esc(m.verdict)}</td><td>${fig(m.figures && m.figures.heldOutAUC)}</td><td>${rate(m.figures && m.figures.realFalseAlarmRate)}</td></tr>`).join("") + `</table></div>`;
   if (r.heatmaps.length) {
     html += `<div class="toggles" role="group" aria-label="Heat map"><button type="button" aria-pressed="true" data-src="">image</button>` +

@@ -49,6 +49,10 @@ public enum TestSupport {
 
     /// Whether `.cache/<relative>` is present (scripts/fetch_pretrained.sh fetched it): for `.enabled(if:)`.
     public static func hasCached(_ relative: String) -> Bool { cached(relative) != nil }
+
+    /// The default detector's architecture and committed head (as the Makefile's `models/clip-probe.safetensors`
+    /// rule assembles it with the CLIP encoder from PyPI).
+    public static let defaultCLIPHead = (architecture: "clip_vit_b16_layers", head: "models/clip_vit_b16_layers.head.safetensors")
 }
 
 extension TestSupport {

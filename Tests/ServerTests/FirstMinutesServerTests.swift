@@ -83,8 +83,8 @@ import TestSupport
             model = out.appendingPathComponent("clip-probe.safetensors").path
             let p = Process()
             p.executableURL = TestSupport.repositoryRoot.appendingPathComponent(".build/debug/aidetect")
-            p.arguments = ["import", try #require(TestSupport.cached("pretrained/clip_encoder.int8.onnx")).path, "--architecture", "clip_vit_b16",
-                           "--head", TestSupport.repositoryRoot.appendingPathComponent("models/clip_vit_b16.probe-head.safetensors").path, "--output", model]
+            p.arguments = ["import", try #require(TestSupport.cached("pretrained/clip_encoder.int8.onnx")).path, "--architecture", TestSupport.defaultCLIPHead.architecture,
+                           "--head", TestSupport.repositoryRoot.appendingPathComponent(TestSupport.defaultCLIPHead.head).path, "--output", model]
             try p.run()
             p.waitUntilExit()
             #expect(p.terminationStatus == 0)
