@@ -63,25 +63,8 @@ public struct SoftmaxProbe: Sendable {
         func loss(_ logits: Tensor, _ t: Tensor, _ w: Tensor) -> Tensor { (crossEntropy(logits, targets: t, reduction: .none) * w).sum() }
         let head = Linear(inputFeatures: x.size(1), outputFeatures: classes)
         withNoGrad { head.weight.zero_(); head.bias?.zero_() }
-        let opt = AdamW(parameters: head.parameters(), learningRate: options.learningRate, weightDecay: options.weightDecay)
-        var best = Double.infinity, bestW = head.weight.cloned().detached(), bestB = head.bias!.cloned().detached()
-        var since = 0, steps = 0
-        for step in 0..<options.maxSteps {
-            opt.zeroGrad()
-            loss(head(xs), yt, wt).backward()
-            opt.step()
-            steps = step + 1
-            let vl = withNoGrad { loss(head(vs), vt, vwt).item() }
-            if vl < best - 1e-6 {
-                best = vl
-                bestW = head.weight.cloned().detached()
-                bestB = head.bias!.cloned().detached()
-                since = 0
-            } else {
-                since += 1
-                if since >= options.patience { break }
-            }
-        }
+        let (bestW, bestB, steps, _) = fitWithEarlyStopping(head, options: options, trainLoss: { loss(head(xs), yt, wt) },
+                                                            validationLoss: { loss(head(vs), vt, vwt).item() })
         let w = bestW / std                                   // [C, D]
         let b = bestB - (w * mean).sum(axes: [1])             // [C]
         return SoftmaxProbe(weight: w.reshaped([-1]).toArray(Float.self), bias: b.toArray(Float.self), classes: classes, steps: steps)

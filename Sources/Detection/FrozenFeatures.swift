@@ -206,28 +206,38 @@ public struct LinearProbe: Sendable {
         }
         let head = Linear(inputFeatures: d, outputFeatures: 1)
         withNoGrad { head.weight.zero_(); head.bias?.zero_() }
-        let opt = AdamW(parameters: head.parameters(), learningRate: options.learningRate, weightDecay: options.weightDecay)
-        var best = Double.infinity, bestW: Tensor = head.weight.cloned().detached(), bestB: Tensor = head.bias!.cloned().detached()
-        var since = 0, steps = 0
-        for step in 0..<options.maxSteps {
-            opt.zeroGrad()
-            loss(head(xs).reshaped([-1]), yt, wt).backward()
-            opt.step()
-            steps = step + 1
-            let vl = withNoGrad { loss(head(vs).reshaped([-1]), vt, vwt).item() }
-            if vl < best - 1e-6 {
-                best = vl
-                bestW = head.weight.cloned().detached()
-                bestB = head.bias!.cloned().detached()
-                since = 0
-            } else {
-                since += 1
-                if since >= options.patience { break }
-            }
-        }
+        let (bestW, bestB, steps, best) = fitWithEarlyStopping(head, options: options,
+                                                               trainLoss: { loss(head(xs).reshaped([-1]), yt, wt) },
+                                                               validationLoss: { loss(head(vs).reshaped([-1]), vt, vwt).item() })
         // Fold the standardisation into the weights: w' = w / std, b' = b - sum(w * mean / std).
         let w = (bestW / std)                       // [1, D]
         let b = bestB - (w * mean).sum()
         return LinearProbe(weight: w.reshaped([-1]).toArray(Float.self), bias: Float(b.item()), steps: steps, bestValidationLoss: best)
     }
+}
+
+/// Full-batch AdamW on `head` with early stopping: stops after `options.patience` steps without a lower
+/// validation loss and returns the best step's weight and bias, the steps taken and the best validation loss.
+func fitWithEarlyStopping(_ head: Linear, options: LinearProbe.Options, trainLoss: () -> Tensor,
+                          validationLoss: () -> Double) -> (weight: Tensor, bias: Tensor, steps: Int, best: Double) {
+    let opt = AdamW(parameters: head.parameters(), learningRate: options.learningRate, weightDecay: options.weightDecay)
+    var best = Double.infinity, bestW = head.weight.cloned().detached(), bestB = head.bias!.cloned().detached()
+    var since = 0, steps = 0
+    for step in 0..<options.maxSteps {
+        opt.zeroGrad()
+        trainLoss().backward()
+        opt.step()
+        steps = step + 1
+        let vl = withNoGrad { validationLoss() }
+        if vl < best - 1e-6 {
+            best = vl
+            bestW = head.weight.cloned().detached()
+            bestB = head.bias!.cloned().detached()
+            since = 0
+        } else {
+            since += 1
+            if since >= options.patience { break }
+        }
+    }
+    return (bestW, bestB, steps, best)
 }
