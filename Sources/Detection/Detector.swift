@@ -298,9 +298,8 @@ public final class Detector: @unchecked Sendable {
     /// Calibrated P(AI-generated) for one image: the views' logits are averaged, then calibrated; `views`
     /// holds each view's calibrated probability.
     public func score(_ image: Image) -> (probability: Double, views: [Double]) {
-        let z = viewLogits(image)
-        let mean = z.reduce(0, +) / Double(max(z.count, 1))
-        return (calibrator.probability(logit: mean), z.map { calibrator.probability(logit: $0) })
+        let a = assess(image)
+        return (a.probability, a.views)
     }
 }
 
