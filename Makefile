@@ -73,7 +73,7 @@ clip-model: release
 
 fixtures:
 	@bash scripts/install-deps.sh fixtures
-	/usr/bin/python3 scripts/make_fixtures.py
+	.cache/venv-peer/bin/python scripts/make_fixtures.py
 	/usr/bin/python3 scripts/make_image_fixtures.py
 
 clean:

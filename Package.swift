@@ -1,8 +1,18 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// LibTorch (Debian's libtorch-dev) provides the engine; see README "Set-up" and scripts/install-deps.sh.
-let torchLink: [LinkerSetting] = [.linkedLibrary("torch_cpu"), .linkedLibrary("c10")]
+// The engine: the LibTorch inside the pinned PyPI torch wheel, unpacked by scripts/fetch_libtorch.sh into .cache/libtorch
+// (or wherever AIDETECT_LIBTORCH points). The binaries find its libraries through the run path recorded here; the CUDA
+// libraries are not linked (the shim loads them at run time where `scripts/fetch_libtorch.sh cuda` installed them).
+let libtorch = Context.environment["AIDETECT_LIBTORCH"] ?? (Context.packageDirectory + "/.cache/libtorch")
+let torchCxx: [CXXSetting] = [.unsafeFlags([
+    "-O2", "-Wno-deprecated-declarations", "-isystem", libtorch + "/torch/include",
+    "-isystem", libtorch + "/torch/include/torch/csrc/api/include",
+])]
+let torchLink: [LinkerSetting] = [
+    .unsafeFlags(["-L" + libtorch + "/torch/lib", "-Xlinker", "-rpath", "-Xlinker", libtorch + "/torch/lib"]),
+    .linkedLibrary("torch_cpu"), .linkedLibrary("c10"), .linkedLibrary("dl"),
+]
 
 let package = Package(
     name: "aidetect",
@@ -30,7 +40,7 @@ let package = Package(
         // C++ shim over LibTorch with a pure-C header (ctorch_ prefix). No C++ exception crosses it.
         .target(
             name: "CTorch",
-            cxxSettings: [.unsafeFlags(["-O2", "-Wno-deprecated-declarations"])],
+            cxxSettings: torchCxx,
             linkerSettings: torchLink
         ),
         .target(name: "Torch", dependencies: ["CTorch"]),
@@ -99,5 +109,5 @@ let package = Package(
         .testTarget(name: "StudiesTests", dependencies: ["Studies", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Detection", "Models", "Imaging", "TestSupport"]),
     ],
-    cxxLanguageStandard: .cxx17
+    cxxLanguageStandard: .cxx20
 )

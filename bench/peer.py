@@ -83,6 +83,47 @@ elif a.case in ("resnet18_infer_b8_224", "resnet50_infer_b8_224", "vit_small_inf
         with torch.no_grad():
             model(x).sum().item()
     times = timed(infer)
+elif a.case in ("clip_b16_infer_b1", "clip_b16_infer_b8"):
+    # The default detector's encoder as the Swift case runs it: CLIP ViT-B/16 (OpenAI layout: ln_pre, pre-LN blocks with
+    # QuickGELU, torch's fused attention), the class token of every block; fp32, random weights.
+    class Block(nn.Module):
+        def __init__(self, w=768, heads=12):
+            super().__init__()
+            self.ln_1, self.ln_2 = nn.LayerNorm(w), nn.LayerNorm(w)
+            self.qkv, self.out = nn.Linear(w, 3 * w), nn.Linear(w, w)
+            self.c_fc, self.c_proj = nn.Linear(w, 4 * w), nn.Linear(4 * w, w)
+            self.heads = heads
+
+        def forward(self, h):
+            n, l, w = h.shape
+            q, k, v = (t.reshape(n, l, self.heads, w // self.heads).transpose(1, 2) for t in self.qkv(self.ln_1(h)).chunk(3, -1))
+            h = h + self.out(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(n, l, w))
+            f = self.c_fc(self.ln_2(h))
+            return h + self.c_proj(f * torch.sigmoid(1.702 * f))
+
+    class CLIPVision(nn.Module):
+        def __init__(self, w=768):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, w, 16, 16, bias=False)
+            self.cls, self.pos = nn.Parameter(torch.randn(w) * 0.02), nn.Parameter(torch.randn(197, w) * 0.02)
+            self.ln_pre = nn.LayerNorm(w)
+            self.blocks = nn.ModuleList(Block(w) for _ in range(12))
+
+        def forward(self, x):
+            p = self.conv1(x).flatten(2).transpose(1, 2)
+            h = self.ln_pre(torch.cat([self.cls.expand(x.shape[0], 1, -1), p], 1) + self.pos)
+            tokens = []
+            for b in self.blocks:
+                h = b(h)
+                tokens.append(h[:, 0])
+            return torch.cat(tokens, 1)
+    model = CLIPVision().eval()
+    x = torch.randn(8 if a.case.endswith("b8") else 1, 3, 224, 224)
+
+    def infer():
+        with torch.no_grad():
+            model(x).sum().item()
+    times = timed(infer)
 elif a.case == "loader_b64_64":
     # The same pipeline as the Swift case: torch DataLoader (one worker process per core), PIL decode from the
     # tar, resize p0.2, square crop p0.5, flip p0.5, rotation p0.2, JPEG p0.3, resize + centre crop to 64,

@@ -3,7 +3,10 @@
 # process, on this machine in one run; prints a Markdown table with time ratios (peer / Swift: above 1
 # means Swift is faster) and each side's peak RSS. Each case runs ROUNDS times per side, alternating
 # which side goes first, and each side's best median is compared (this VM's speed drifts by ~10%).
-#   bash bench/run.sh [ITERS] [ROUNDS]     (make bench installs python3-torch/torchvision first)
+#   bash bench/run.sh [ITERS] [ROUNDS]     (make bench installs the peers first: scripts/peer_env.sh)
+#   CASES="clip_b16_infer_b1 clip_b16_infer_b8" bash bench/run.sh     only those cases (and the ONNX Runtime table)
+# The peer is Python torch of exactly the engine's version (.cache/venv-peer, the same pinned wheel whose LibTorch the
+# Swift side links); the CLIP cases also run against ONNX Runtime on the INT8 encoder file the default model comes from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 iters=${1:-20}
@@ -11,12 +14,13 @@ rounds=${2:-2}
 export AIDETECT_THREADS=${AIDETECT_THREADS:-$(nproc)}
 swift build -c release --product aidetect-bench >/dev/null
 bin=.build/release/aidetect-bench
-cases=(cnn32_train_b64 fgsm_b64 resnet18_infer_b8_224 resnet50_infer_b8_224 vit_small_infer_b8_224 gemm_2048 loader_b64_64)
+cases=(${CASES:-cnn32_train_b64 fgsm_b64 resnet18_infer_b8_224 resnet50_infer_b8_224 vit_small_infer_b8_224 clip_b16_infer_b1 clip_b16_infer_b8 gemm_2048 loader_b64_64})
+PEER=${PEER:-.cache/venv-peer/bin/python}
 # loader_b64_64 reads ../shared/data/bench256.tar (or $BENCH_DATA); it is skipped when that is absent.
 export BENCH_DATA=${BENCH_DATA:-../shared/data/bench256.tar}
-declare -A target=([vit_small_infer_b8_224]=0.9 [loader_b64_64]=0.9)
+declare -A target=([vit_small_infer_b8_224]=0.9 [clip_b16_infer_b1]=0.9 [clip_b16_infer_b8]=0.9 [loader_b64_64]=0.9)
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); threads: $AIDETECT_THREADS; iterations: $iters (median), best of $rounds rounds"
-echo "LibTorch $(dpkg-query -W -f='${Version}' libtorch-dev) for both sides; peer: Python $(/usr/bin/python3 -c 'import sys;print(sys.version.split()[0])') + torch $(/usr/bin/python3 -c 'import torch;print(torch.__version__)')"
+echo "Swift: LibTorch $(sed -n "s/^__version__ = '\(.*\)'/\1/p" .cache/libtorch/torch/version.py) (PyPI wheel, scripts/libtorch.lock); peer: Python $($PEER -c 'import sys;print(sys.version.split()[0])') + torch $($PEER -c 'import torch;print(torch.__version__)'); precision fp32 unless stated"
 echo
 echo "| case | Swift ms | PyTorch ms | ratio (PyTorch/Swift) | target | Swift peak RSS MB | PyTorch peak RSS MB | note |"
 echo "|---|---:|---:|---:|---:|---:|---:|---|"
@@ -26,13 +30,13 @@ for c in "${cases[@]}"; do
     echo "| $c | | | | | | | skipped: $BENCH_DATA not found |"; continue
   fi
   n=$iters
-  case $c in resnet50*|vit*) n=$(( iters / 2 > 5 ? iters / 2 : 5 ));; esac
+  case $c in resnet50*|vit*|clip*) n=$(( iters / 2 > 5 ? iters / 2 : 5 ));; esac
   runs=()
   for ((r = 0; r < rounds; r++)); do
     if ((r % 2 == 0)); then
-      runs+=("$($bin "$c" --iters "$n")" "$(/usr/bin/python3 bench/peer.py "$c" --iters "$n")")
+      runs+=("$($bin "$c" --iters "$n")" "$($PEER bench/peer.py "$c" --iters "$n")")
     else
-      runs+=("$(/usr/bin/python3 bench/peer.py "$c" --iters "$n")" "$($bin "$c" --iters "$n")")
+      runs+=("$($PEER bench/peer.py "$c" --iters "$n")" "$($bin "$c" --iters "$n")")
     fi
   done
   /usr/bin/python3 - "${target[$c]:-1.0}" "${runs[@]}" <<'PY' || fail=1
@@ -52,5 +56,37 @@ print(f"| {s['case']} | {s['median_ms']:.2f} | {p['median_ms']:.2f} | {r:.3f} | 
 sys.exit(0 if r >= t else 1)
 PY
 done
+echo
+# The default detector's encoder against ONNX Runtime on the INT8 ONNX file it is imported from (same input shape, same
+# threads), the Swift side in fp32 (the default) and in int8 (--precision int8: dynamic INT8 Linear layers).
+if [ -f .cache/pretrained/clip_encoder.int8.onnx ]; then
+  echo "| case | Swift fp32 ms | Swift int8 ms | ONNX Runtime INT8 ms | ratio fp32 (ORT/Swift) | ratio int8 | target | Swift peak RSS MB (fp32/int8) | ORT peak RSS MB |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+  for c in clip_b16_infer_b1 clip_b16_infer_b8; do
+    n=$(( iters / 2 > 5 ? iters / 2 : 5 ))
+    runs=()
+    for ((r = 0; r < rounds; r++)); do
+      runs+=("$($bin "$c" --iters "$n" --precision fp32)" "$($PEER bench/peer_ort.py "$c" --iters "$n")" "$($bin "$c" --iters "$n" --precision int8)")
+    done
+    t=1.0; [ "$c" = clip_b16_infer_b1 ] && t=0.8
+    $PEER - "$t" "${runs[@]}" <<'PY' || fail=1
+import json, sys
+t = float(sys.argv[1])
+rows = [json.loads(a) for a in sys.argv[2:]]
+best = lambda pred: min((r for r in rows if pred(r)), key=lambda r: r["median_ms"])
+f = best(lambda r: r["side"] == "swift" and not r.get("precision_int8"))
+q = best(lambda r: r["side"] == "swift" and r.get("precision_int8"))
+o = best(lambda r: r["side"] == "onnxruntime")
+print(f"| {f['case']} | {f['median_ms']:.1f} | {q['median_ms']:.1f} | {o['median_ms']:.1f} | {o['median_ms'] / f['median_ms']:.3f} | "
+      f"{o['median_ms'] / q['median_ms']:.3f} | {t:.1f} | {f['peak_rss_mb']:.0f}/{q['peak_rss_mb']:.0f} | {o['peak_rss_mb']:.0f} |")
+sys.exit(0 if o["median_ms"] / f["median_ms"] >= t else 1)
+PY
+  done
+  echo
+  echo "ONNX Runtime $($PEER -c 'import onnxruntime; print(onnxruntime.__version__)'); the target applies to the default precision (fp32):"
+  echo "int8 is opt-in because it moves the default model's features too far (scripts/int8_sensitivity.py)."
+else
+  echo "CLIP against ONNX Runtime: skipped (.cache/pretrained/clip_encoder.int8.onnx absent: scripts/fetch_pretrained.sh)"
+fi
 echo
 [ $fail -eq 0 ] && echo "All ratios meet their targets." || echo "Some ratios are below target (see table)."

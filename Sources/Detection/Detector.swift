@@ -49,11 +49,23 @@ public final class Detector: @unchecked Sendable {
         set { lock.withLock { _selectionNote = newValue } }
     }
     private var _selectionNote: String?
+    /// Where the model runs (`Device.best` when loaded).
+    public let device: Device
+    /// The numeric precision inference runs in (see `Precision`; `setPrecision` changes it).
+    public private(set) var precision: Precision
+    /// Puts the model in `precision` (packs or drops the INT8 weights).
+    public func setPrecision(_ precision: Precision) throws {
+        try lock.withLock {
+            try precision.apply(to: model)
+            self.precision = precision
+        }
+    }
     /// An untrained stand-in: its scores carry no information.
     public var isPlaceholder: Bool { metadata["aidetect.placeholder"] == "true" }
     private let lock = NSLock()
 
-    public init(path: String) throws {
+    /// Loads a model file onto `device` (default `Device.best`: `$AIDETECT_DEVICE`, else CUDA when present).
+    public init(path: String, device: Device? = nil) throws {
         let loaded: (tensors: [String: Tensor], metadata: [String: String])
         do { loaded = try Safetensors.load(path: path) } catch {
             throw DetectorError.notADetector(path: path, reason: error.localizedDescription)
@@ -75,18 +87,45 @@ public final class Detector: @unchecked Sendable {
         let m = e.make(options)
         // A generator-family head (`train-probe`) rides along as `attribution.weight` [C, D] / `attribution.bias` [C]
         // on the model's embedding, its class names in `aidetect.attribution`.
+        var att: (weight: Tensor, bias: Tensor, classes: [String])?
         let attributionTensors = loaded.tensors.filter { $0.key.hasPrefix(Self.attributionPrefix) }
         if let names = meta["aidetect.attribution"], let w = attributionTensors["attribution.weight"], let b = attributionTensors["attribution.bias"],
            let classes = try? JSONDecoder().decode([String].self, from: Data(names.utf8)), w.rank == 2, classes.count == w.size(0),
            let fe = m as? FeatureExtractor, w.size(1) == fe.embeddingSize {
-            attribution = (w.to(.float32), b.to(.float32), classes)
-        } else {
-            attribution = nil
+            att = (w.to(.float32), b.to(.float32), classes)
         }
         do { try m.loadStateDict(loaded.tensors.filter { !$0.key.hasPrefix(Self.attributionPrefix) }) } catch {
             throw DetectorError.notADetector(path: path, reason: error.localizedDescription)
         }
         m.eval()
+        // The precision: $AIDETECT_PRECISION (what `--precision` sets) over the file's `aidetect.precision`, else fp32.
+        let env = ProcessInfo.processInfo.environment["AIDETECT_PRECISION"].map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let chosen: Precision
+        if !env.isEmpty && env != "file" {
+            guard let p = Precision(rawValue: env) else {
+                throw DetectorError.notADetector(path: path, reason: "AIDETECT_PRECISION=\(env) is not one of \(Precision.allCases.map(\.rawValue).joined(separator: ", ")), file")
+            }
+            chosen = p
+        } else if let named = meta["aidetect.precision"] {
+            guard let p = Precision(rawValue: named) else {
+                throw DetectorError.notADetector(path: path, reason: "unknown aidetect.precision \"\(named)\" (known: \(Precision.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            chosen = p
+        } else {
+            chosen = .fp32
+        }
+        // The device ($AIDETECT_DEVICE / --device, else CUDA when present). INT8 packing is a CPU path: on a GPU fp32 runs.
+        let device = device ?? Device.best
+        if device != .cpu {
+            m.to(device: device)
+            att = att.map { ($0.weight.to(device: device), $0.bias.to(device: device), $0.classes) }
+        }
+        attribution = att
+        do { try (device == .cpu ? chosen : .fp32).apply(to: m) } catch {
+            throw DetectorError.notADetector(path: path, reason: "could not put the model in \(chosen.rawValue): \(error.localizedDescription)")
+        }
+        precision = device == .cpu ? chosen : .fp32
+        self.device = device
         var pre = e.preprocessing
         if let p = meta["aidetect.preprocessing"] {
             // A file that names its preprocessing but whose value cannot be used is refused: falling back to the
@@ -252,7 +291,8 @@ public final class Detector: @unchecked Sendable {
     /// Each view's logit and, when the model has an attribution head, the family probabilities of the views'
     /// mean embedding, from one forward pass (the head on the backbone's embedding is the model's own output).
     func viewOutputs(_ image: Image) -> (logits: [Double], family: [Double]?) {
-        let (batch, _) = Preprocessor(preprocessing).views(image)
+        let (views, _) = Preprocessor(preprocessing).views(image)
+        let batch = device == .cpu ? views : views.to(device: device)
         let (logits, family): ([Float], [Float]?) = lock.withLock {
             withNoGrad {
                 if let attribution, let fe = model as? FeatureExtractor, let head = model.module(at: fe.headKey) {

@@ -167,6 +167,9 @@ public final class Trainer {
         }
         let isTrainable = Self.trainable(model, freeze: config.freeze)
         for (name, p) in model.namedParameters() { p.requiresGrad = isTrainable(name) }
+        // $AIDETECT_DEVICE / --device (CUDA when present): the model moves before the optimiser takes its parameters.
+        let device = Device.best
+        if device != .cpu { model.to(device: device) }
         let params = model.namedParameters().filter { isTrainable($0.0) }.map(\.1)
         let optimizer: Optimizer
         switch config.optimizer {
@@ -203,14 +206,14 @@ public final class Trainer {
 
         let pre = preprocessing(entry)
         let positives = Double(train.samples.filter { $0.label == .fake }.count)
-        let posWeight = Tensor([Float((Double(train.samples.count) - positives) / max(positives, 1))])
+        let posWeight = Tensor([Float((Double(train.samples.count) - positives) / max(positives, 1))]).to(device: device)
         var lastCheckpoint = Date()
         var stepsThisProcess = 0
 
         func saveCheckpoint() throws {
             var t: [String: Tensor] = [:]
-            for (k, v) in model.stateDict() { t["model." + k] = v }
-            for (k, v) in optimizer.stateDict() { t["optimizer." + k] = v }
+            for (k, v) in model.stateDict() { t["model." + k] = v.device == .cpu ? v : v.to(device: .cpu) }
+            for (k, v) in optimizer.stateDict() { t["optimizer." + k] = v.device == .cpu ? v : v.to(device: .cpu) }
             let s = String(decoding: try Self.stateEncoder.encode(state), as: UTF8.self)
             try Safetensors.save(t, metadata: ["trainer.state": s], path: checkpointPath)
             lastCheckpoint = Date()
@@ -228,7 +231,8 @@ public final class Trainer {
             let loader = BatchLoader(samples: train.samples, batches: batches, startAt: state.batch, preprocessing: pre,
                                      augmentation: config.augmentation, seed: config.seed &+ UInt64(state.epoch) &* 1_000_003, workers: workers)
             var lossSum = 0.0, seen = 0
-            while let b = loader.next() {
+            while let loaded = loader.next() {
+                let b = device == .cpu ? loaded : BatchLoader.Batch(x: loaded.x.to(device: device), y: loaded.y.to(device: device))
                 Runtime.manualSeed(config.seed &+ UInt64(state.step) &* 7919)
                 let x = config.adversarialEpsilons.isEmpty ? b.x : adversarial(b.x, targets: b.y, model: model, preprocessing: pre, posWeight: posWeight, step: state.step)
                 optimizer.zeroGrad()
@@ -314,7 +318,7 @@ public final class Trainer {
         let n = x.size(0), k = min(n, Int((Double(n) * config.adversarialFraction).rounded()))
         guard k > 0 else { return x }
         let eps = config.adversarialEpsilons[step % config.adversarialEpsilons.count]
-        let std = Tensor(pre.std, shape: [1, 3, 1, 1]), mean = Tensor(pre.mean, shape: [1, 3, 1, 1])
+        let std = Tensor(pre.std, shape: [1, 3, 1, 1]).to(device: x.device), mean = Tensor(pre.mean, shape: [1, 3, 1, 1]).to(device: x.device)
         let lo = (mean * -1) / std, hi = ((mean * -1) + 1) / std
         let clean = x.slice(axis: 0, start: 0, end: k).detached(), yk = y.slice(axis: 0, start: 0, end: k)
         let steps = max(1, config.adversarialSteps)
@@ -342,7 +346,8 @@ public final class Trainer {
         let loader = BatchLoader(samples: samples, batches: batches, startAt: 0, preprocessing: pre, augmentation: .none, seed: 0, workers: workers)
         var loss = 0.0, probs: [Double] = [], labels: [Int] = []
         while let b = loader.next() {
-            let logits = withNoGrad { model(b.x).reshaped([-1]) }
+            let d = model.device
+            let logits = withNoGrad { model(d == .cpu ? b.x : b.x.to(device: d)).reshaped([-1]) }
             loss += withNoGrad { binaryCrossEntropyWithLogits(logits, targets: b.y, reduction: .sum).item() }
             probs += logits.sigmoid().toArray(Float.self).map(Double.init)
             labels += b.y.toArray(Float.self).map { Int($0) }

@@ -140,7 +140,10 @@ public struct Explainer {
         var perView: [[Tensor]] = []
         for i in 0..<batch.size(0) {
             let x = batch[i].unsqueezed(axis: 0)
-            try exclusive { model in perView.append(try viewMaps(model, x, method: method, layer: layer)) }
+            try exclusive { model in
+                let d = model.device
+                perView.append(try viewMaps(model, d == .cpu ? x : x.to(device: d), method: method, layer: layer).map { $0.to(device: .cpu) })
+            }
         }
         let names = method == .saliency ? ["saliency+", "saliency-"] : [method.rawValue]
         return names.indices.map { k in

@@ -24,8 +24,26 @@ final class CLIPResidualBlock: Module {
     }
     override func callAsFunction(_ x: Tensor) -> Tensor {
         let h = x + attn(ln1(x))
+        let y = ln2(h)
+        if foldedQuickGELU, let up = fc.int8Weight, let down = projection.int8Weight, usesInt8(y) {
+            // QuickGELU(z) = silu(1.702 z) / 1.702: the two constants live in the packed weights, one fused op remains.
+            return h + down(up(y).silu())
+        }
         let q = quantize ?? { $0 }
-        return h + projection(q(fc(q(ln2(h))).quickGelu()))
+        return h + projection(q(fc(q(y)).quickGelu()))
+    }
+    static let quickGELUScale = 1.702
+    /// Set when the INT8 copies of c_fc / c_proj carry QuickGELU's constants (see `precisionDidChange`).
+    private(set) var foldedQuickGELU = false
+}
+
+extension CLIPResidualBlock: PrecisionAware {
+    func precisionDidChange(to precision: Precision) throws {
+        foldedQuickGELU = precision == .int8
+        guard foldedQuickGELU else { return }
+        let s = Self.quickGELUScale
+        try fc.quantizeDynamicInt8(weightScale: s, biasScale: s)
+        try projection.quantizeDynamicInt8(weightScale: 1 / s)
     }
 }
 

@@ -17,7 +17,30 @@ public final class Linear: Module {
     }
     public var weight: Tensor { parameter("weight") }
     public var bias: Tensor? { optionalParameter("bias") }
-    public override func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
+    /// The weight packed for dynamic INT8 (see `Precision.int8`); used in evaluation mode for inputs that need no gradient.
+    public private(set) var int8Weight: QuantizedLinearWeight?
+    public override func callAsFunction(_ x: Tensor) -> Tensor {
+        if let q = int8Weight, usesInt8(x) { return q(x) }
+        return linear(x, weight: weight, bias: bias)
+    }
+    /// Packs (or with `false` drops) the INT8 copy of the weight. Repack after changing the weights. The packed copy may
+    /// compute a rescaled layer, (weightScale W) x + biasScale b, so that a model can fold a constant into it.
+    public func quantizeDynamicInt8(_ on: Bool = true, weightScale: Double = 1, biasScale: Double = 1) throws {
+        guard on else { int8Weight = nil; return }
+        let w = weight.detached(), b = bias?.detached()
+        int8Weight = try QuantizedLinearWeight(weight: weightScale == 1 ? w : w * weightScale,
+                                               bias: biasScale == 1 ? b : b.map { $0 * biasScale })
+    }
+}
+
+/// A module that does more than its Linear layers when its precision changes (see `Precision.apply`).
+public protocol PrecisionAware: AnyObject {
+    func precisionDidChange(to precision: Precision) throws
+}
+
+extension Module {
+    /// The INT8 path serves inference only: not while training, not where a gradient must reach the input.
+    public func usesInt8(_ x: Tensor) -> Bool { !isTraining && !(isGradEnabled && x.requiresGrad) && x.device == .cpu }
 }
 
 /// 2-D convolution over NCHW input (torch.nn.Conv2d).
@@ -281,18 +304,67 @@ public final class MultiheadAttention: Module {
             value = same ? query : f(value)
         }
         let w = parameter("in_proj_weight"), b = optionalParameter("in_proj_bias")
-        let ws = w.chunked(3, axis: 0)
-        let bs = b?.chunked(3, axis: 0)
+        let projected: [Tensor]
+        if query === key && key === value {
+            // Self-attention: one [3E, E] projection, split after.
+            if let q8 = int8InProjection, usesInt8(query) {
+                projected = q8(query).chunked(3, axis: -1)
+            } else {
+                projected = linear(query, weight: w, bias: b).chunked(3, axis: -1)
+            }
+        } else {
+            let ws = w.chunked(3, axis: 0)
+            let bs = b?.chunked(3, axis: 0)
+            projected = [linear(query, weight: ws[0], bias: bs?[0]), linear(key, weight: ws[1], bias: bs?[1]),
+                         linear(value, weight: ws[2], bias: bs?[2])]
+        }
         // [N, L, E] -> [N, L, H, hd] -> [N, H, L, hd]
-        let q = linear(query, weight: ws[0], bias: bs?[0]).reshaped([n, l, heads, hd]).transposed(1, 2)
-        let k = linear(key, weight: ws[1], bias: bs?[1]).reshaped([n, s, heads, hd]).transposed(1, 2)
-        let v = linear(value, weight: ws[2], bias: bs?[2]).reshaped([n, s, heads, hd]).transposed(1, 2)
-        var scores = q.matmul(k.transposed(-2, -1)) * (1 / Double(hd).squareRoot())  // [N, H, L, S]
-        if let mask { scores = scores + mask }
-        let attn = scores.softmax(axis: -1)
-        lastAttention = keepAttention ? attn.detached() : nil
+        let q = projected[0].reshaped([n, l, heads, hd]).transposed(1, 2)
+        let k = projected[1].reshaped([n, s, heads, hd]).transposed(1, 2)
+        let v = projected[2].reshaped([n, s, heads, hd]).transposed(1, 2)
+        let attended: Tensor
+        if keepAttention {
+            var scores = q.matmul(k.transposed(-2, -1)) * (1 / Double(hd).squareRoot())  // [N, H, L, S]
+            if let mask { scores = scores + mask }
+            let attn = scores.softmax(axis: -1)
+            lastAttention = attn.detached()
+            attended = attn.matmul(v)
+        } else {
+            // LibTorch's fused attention: the [L, S] weights are never materialised per head.
+            lastAttention = nil
+            attended = scaledDotProductAttention(query: q, key: k, value: v, mask: mask)
+        }
         // [N, H, L, hd] -> [N, L, H, hd] -> [N, L, E]
-        let o = attn.matmul(v).transposed(1, 2).reshaped([n, l, dimensions])
+        let o = attended.transposed(1, 2).reshaped([n, l, dimensions])
         return outProjection(projectionInputTransform?(o) ?? o)
+    }
+
+    /// The input projection packed for dynamic INT8 (self-attention only; see `Precision.int8`).
+    public private(set) var int8InProjection: QuantizedLinearWeight?
+    /// Packs (or drops) the INT8 copies of the input and output projections.
+    public func quantizeDynamicInt8(_ on: Bool = true) throws {
+        int8InProjection = on
+            ? try QuantizedLinearWeight(weight: parameter("in_proj_weight").detached(), bias: optionalParameter("in_proj_bias")?.detached())
+            : nil
+        try outProjection.quantizeDynamicInt8(on)
+    }
+}
+
+/// The numeric precision a model runs inference in. `fp32` everywhere; `int8`: every Linear layer and attention
+/// projection with int8 weights per output channel and activations quantised per call (FBGEMM; convolutions,
+/// norms and attention itself stay fp32). Model files name theirs in `aidetect.precision`; `--precision` overrides.
+public enum Precision: String, CaseIterable, Sendable, Codable {
+    case fp32, int8
+
+    /// Puts every Linear and MultiheadAttention of `module` in this precision (packing INT8 weights once).
+    public func apply(to module: Module) throws {
+        for (_, m) in module.namedModules() {
+            if let attention = m as? MultiheadAttention {
+                try attention.quantizeDynamicInt8(self == .int8)
+            } else if let layer = m as? Linear {
+                try layer.quantizeDynamicInt8(self == .int8)
+            }
+        }
+        for (_, m) in module.namedModules() { try (m as? PrecisionAware)?.precisionDidChange(to: self) }
     }
 }

@@ -101,6 +101,13 @@ open class Module {
             m.didMove()
         }
     }
+    /// The device of the first parameter (or buffer); the CPU for a module without tensors.
+    public var device: Device {
+        for (_, m) in namedModules() {
+            if let t = m.parameterSlots.first?.tensor ?? m.bufferSlots.first?.tensor { return t.device }
+        }
+        return .cpu
+    }
     /// Called after `to(device:)` so subclasses holding tensor references can refresh them.
     open func didMove() {}
 

@@ -60,7 +60,7 @@ public final class SGD: Optimizer {
         return d
     }
     public func loadStateDict(_ d: [String: Tensor]) throws {
-        for i in parameters.indices { buffers[i] = d["momentum_buffer.\(i)"]?.cloned() }
+        for i in parameters.indices { buffers[i] = d["momentum_buffer.\(i)"]?.to(device: parameters[i].device).cloned() }
     }
 }
 
@@ -120,8 +120,8 @@ public final class Adam: Optimizer {
     public func loadStateDict(_ d: [String: Tensor]) throws {
         stepCount = d["step"].map { $0.itemInt() } ?? 0
         for i in parameters.indices {
-            m[i] = d["exp_avg.\(i)"]?.cloned()
-            v[i] = d["exp_avg_sq.\(i)"]?.cloned()
+            m[i] = d["exp_avg.\(i)"]?.to(device: parameters[i].device).cloned()
+            v[i] = d["exp_avg_sq.\(i)"]?.to(device: parameters[i].device).cloned()
         }
     }
 }

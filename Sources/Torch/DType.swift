@@ -1,4 +1,5 @@
 import CTorch
+import Foundation
 
 /// Element types, with LibTorch's ScalarType codes.
 public enum DType: Int32, Sendable, CaseIterable, CustomStringConvertible {
@@ -62,8 +63,13 @@ public enum Device: Equatable, Hashable, Sendable, CustomStringConvertible {
         case .cuda(let i): return (1, Int32(i))
         }
     }
-    /// CUDA device 0 when LibTorch was built with CUDA and a GPU is present, otherwise the CPU.
-    public static var best: Device { Runtime.cudaAvailable ? .cuda(0) : .cpu }
+    /// Where models run: `AIDETECT_DEVICE` (what `--device` sets) `cpu`, `cuda` or `auto` (the default): CUDA device 0 when
+    /// the CUDA libraries are installed (`scripts/fetch_libtorch.sh cuda`) and a GPU is visible, otherwise the CPU.
+    public static var best: Device {
+        let choice = ProcessInfo.processInfo.environment["AIDETECT_DEVICE"]?.lowercased() ?? "auto"
+        if choice == "cpu" { return .cpu }
+        return Runtime.cudaAvailable ? .cuda(0) : .cpu
+    }
     public var description: String {
         switch self {
         case .cpu: return "cpu"

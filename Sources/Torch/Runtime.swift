@@ -10,6 +10,9 @@ public enum Runtime {
     }
     public static var cudaAvailable: Bool { ctorch_cuda_is_available() != 0 }
     public static var cudaDeviceCount: Int { Int(ctorch_cuda_device_count()) }
+    /// Why CUDA is or is not in use: "available", "not installed (scripts/fetch_libtorch.sh cuda)", "installed, no GPU
+    /// or driver visible", or the loader's error.
+    public static var cudaStatus: String { String(cString: ctorch_cuda_status()) }
     /// The linked LibTorch version.
     public static var version: String { String(cString: ctorch_version()) }
     /// Seeds LibTorch's default CPU generator (dropout, `rand`, `randn`, init, shuffles).

@@ -55,6 +55,37 @@ struct CLITests {
         let m = try runCLI(["scan", "samples", "--model", "/nonexistent.safetensors"])
         #expect(m.status == 4)
         #expect(m.stderr.contains("/nonexistent.safetensors"))
+        // Issue 13: precision and device are checked up front, with what is allowed.
+        let p = try runCLI(["scan", "samples", "--precision", "int4"])
+        #expect(p.status == 64)
+        #expect(p.stderr.contains("fp32, int8 or file"))
+        let d = try runCLI(["scan", "samples", "--device", "tpu"])
+        #expect(d.status == 64)
+        #expect(d.stderr.contains("cpu, cuda or auto"))
+        let bad = try runCLI(["scan", "samples/real-earth-apollo17.jpg"], environment: ["AIDETECT_PRECISION": "half"])
+        #expect(bad.status == 4)
+        #expect(bad.stderr.contains("AIDETECT_PRECISION=half"))
+    }
+
+    /// Issue 13: `--version` names the engine (LibTorch 2.x from the wheel) and why CUDA is or is not used; `--device cuda`
+    /// without a GPU is refused with that reason; `--device cpu` and `--precision int8` scan.
+    @Test func versionDeviceAndPrecision() throws {
+        let v = try runCLI(["--version"])
+        #expect(v.status == 0)
+        #expect(v.stdout.contains("LibTorch 2."), "\(v.stdout)")
+        #expect(v.stdout.contains("CUDA: "))
+        let cuda = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--device", "cuda"])
+        if v.stdout.contains("CUDA: available") {
+            #expect(cuda.status == 0 || cuda.status == 1)
+        } else {
+            #expect(cuda.status == 64)
+            #expect(cuda.stderr.contains("no CUDA device"))
+        }
+        for flags in [["--device", "cpu"], ["--precision", "int8"], ["--precision", "file"]] {
+            let r = try runCLI(["scan", "samples/real-earth-apollo17.jpg", "--json"] + flags)
+            #expect(r.status == 0 || r.status == 1, "\(flags): \(r.stderr)")
+            #expect(r.stdout.contains("\"probability\""), "\(flags): \(r.stdout)")
+        }
     }
 
     /// One way to name models: `default` everywhere (any case, spaces in lists), "did you mean" for typos, "no such

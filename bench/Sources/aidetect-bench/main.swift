@@ -71,8 +71,25 @@ case "resnet18_infer_b8_224", "resnet50_infer_b8_224", "vit_small_infer_b8_224":
     let name = caseName == "vit_small_infer_b8_224" ? "vit_small_patch16_224" : String(caseName.prefix(8))
     let model = try ModelRegistry.create(name)
     model.eval()
-    let x = Tensor.randn([8, 3, 224, 224])
+    let device = Device.best
+    if device != .cpu { model.to(device: device) }
+    let x = Tensor.randn([8, 3, 224, 224]).to(device: device)
     times = time { withNoGrad { _ = model(x).sum().item() } }
+case "clip_b16_infer_b1", "clip_b16_infer_b8":
+    // The default detector's encoder: CLIP ViT-B/16 at 224 px, the class token of every block (what the default model's
+    // head reads), in the precision of --precision (fp32 or int8: FBGEMM dynamic INT8 Linear layers).
+    let batch = caseName.hasSuffix("b8") ? 8 : 1
+    let a = Array(CommandLine.arguments.dropFirst())
+    let precision = a.firstIndex(of: "--precision").flatMap { i in i + 1 < a.count ? Precision(rawValue: a[i + 1]) : nil } ?? .fp32
+    let encoder = CLIPVisionTransformer()
+    encoder.eval()
+    let device = Device.best  // $AIDETECT_DEVICE (scripts/gpu_check.sh times cuda and cpu)
+    if device != .cpu { encoder.to(device: device) } else { try precision.apply(to: encoder) }
+    let x = Tensor.randn([batch, 3, 224, 224]).to(device: device)
+    extra["cuda"] = device == .cpu ? 0 : 1
+    times = time { withNoGrad { _ = concatenated(encoder.classTokens(x), axis: 1).sum().item() } }
+    extra["batch"] = Double(batch)
+    extra["precision_int8"] = precision == .int8 ? 1 : 0
 case "loader_b64_64":
     // The training loader alone: decode bench256 JPEG/PNG members from the tar, the standard augmentation
     // (flip, crop, rotation, blur, JPEG, resize), resize + centre crop to 64 px, normalise; one batch per iteration.

@@ -1,0 +1,38 @@
+import Foundation
+import Imaging
+import Testing
+import TestSupport
+@testable import Detection
+@testable import NN
+@testable import Torch
+
+/// Issue 13: the bundled model on CUDA scores as on the CPU, and INT8 only ever applies on the CPU.
+@Suite struct DeviceTests {
+    static func sample() throws -> Image {
+        try ImageDecoder().decode(path: TestSupport.repositoryRoot.appendingPathComponent("samples/real-earth-apollo17.jpg").path).image
+    }
+
+    @Test func cpuLoadHonoursThePrecision() throws {
+        let path = try Detector.loadDefault().path
+        let plain = try Detector(path: path, device: .cpu)
+        #expect(plain.device == .cpu && plain.precision == .fp32)
+        let image = try Self.sample()
+        let p32 = plain.assess(image).probability
+        try plain.setPrecision(.int8)
+        #expect(plain.precision == .int8)
+        let p8 = plain.assess(image).probability
+        #expect(p8 != p32, "INT8 changed nothing: was the packed path taken?")
+        #expect(abs(p8 - p32) < 0.2, "fp32 \(p32), int8 \(p8)")
+        try plain.setPrecision(.fp32)
+        #expect(plain.assess(image).probability == p32)
+    }
+
+    @Test(.enabled(if: Runtime.cudaAvailable, Comment(rawValue: "no CUDA device here (\(Runtime.cudaStatus)); scripts/gpu_check.sh runs it on a GPU machine")))
+    func bundledModelScoresAlikeOnCUDA() throws {
+        let path = try Detector.loadDefault().path
+        let cpu = try Detector(path: path, device: .cpu), gpu = try Detector(path: path, device: .cuda(0))
+        #expect(gpu.device == .cuda(0) && gpu.model.device == .cuda(0))
+        let image = try Self.sample()
+        #expect(abs(cpu.assess(image).probability - gpu.assess(image).probability) < 1e-3)
+    }
+}
