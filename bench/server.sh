@@ -53,7 +53,7 @@ wrk_run() {  # port, connections, seconds, name
 echo "# bench/server"
 echo
 echo "Machine: $N cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2);"
-echo "image: $IMAGE ($(stat -c %s "$IMAGE") bytes); the bundled default model; $DURATION s per load level; $(date -u +%Y-%m-%d)."
+echo "image: $IMAGE ($(stat -c %s "$IMAGE") bytes); model: default ($([ -f models/clip-probe.safetensors ] && echo "the CLIP model, models/clip-probe.safetensors" || echo "the bundled model")); $DURATION s per load level; $(date -u +%Y-%m-%d)."
 echo
 
 # 1. Raw, before and after the load levels (the best of the two counts: this VM's speed drifts).
