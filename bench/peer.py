@@ -1,6 +1,6 @@
-#!/usr/bin/python3
-"""The benchmark peer: the same workloads as bench/Sources/aidetect-bench in Python PyTorch (Debian's
-python3-torch, the same LibTorch build). Usage: peer.py CASE [--iters N] [--warmup W]. Prints one JSON line."""
+#!/usr/bin/env python3
+"""The benchmark peer: the same workloads as bench/Sources/aidetect-bench in Python PyTorch of the engine's exact
+version (.cache/venv-peer, scripts/peer_env.sh: the same pinned wheel the Swift side links). Usage: peer.py CASE [--iters N] [--warmup W]. Prints one JSON line."""
 import argparse
 import json
 import os

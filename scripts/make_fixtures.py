@@ -1,8 +1,8 @@
-#!/usr/bin/python3
-"""Writes the golden fixtures the Swift tests compare against, with Debian's PyTorch (python3-torch,
-python3-torchvision: the same LibTorch 1.13 the Swift package links).
+#!/usr/bin/env python3
+"""Writes the golden fixtures the Swift tests compare against, with Python torch of the engine's exact version (the
+pinned wheel of scripts/libtorch.lock, in .cache/venv-peer from scripts/peer_env.sh) and torchvision.
 
-    /usr/bin/python3 scripts/make_fixtures.py
+    .cache/venv-peer/bin/python scripts/make_fixtures.py      (what `make fixtures` runs)
 
 Outputs (small, committed):
   Tests/TorchTests/Fixtures/ops.safetensors      tensor ops, functional NN ops, losses, autograd

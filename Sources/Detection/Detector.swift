@@ -291,21 +291,46 @@ public final class Detector: @unchecked Sendable {
     /// Each view's logit and, when the model has an attribution head, the family probabilities of the views'
     /// mean embedding, from one forward pass (the head on the backbone's embedding is the model's own output).
     func viewOutputs(_ image: Image) -> (logits: [Double], family: [Double]?) {
-        let (views, _) = Preprocessor(preprocessing).views(image)
-        let batch = device == .cpu ? views : views.to(device: device)
-        let (logits, family): ([Float], [Float]?) = lock.withLock {
+        viewOutputs(of: [Preprocessor(preprocessing).views(image).batch])[0]
+    }
+
+    /// `viewOutputs` for several images' views at once: one forward pass over all their views when they share a shape
+    /// (as with every resize policy but `native`), so that the matrix products run on bigger batches.
+    func viewOutputs(of views: [Tensor]) -> [(logits: [Double], family: [Double]?)] {
+        let counts = views.map { $0.size(0) }
+        guard views.count > 1, Set(views.map { Array($0.shape.dropFirst()) }).count == 1 else {
+            return views.count == 1 ? [forward(views[0], counts: counts)[0]] : views.map { forward($0, counts: [$0.size(0)])[0] }
+        }
+        return forward(concatenated(views, axis: 0), counts: counts)
+    }
+
+    /// One forward pass over `all` (the views of consecutive images, `counts` per image): each image's view logits and
+    /// the family probabilities of its views' mean embedding.
+    private func forward(_ all: Tensor, counts: [Int]) -> [(logits: [Double], family: [Double]?)] {
+        let batch = device == .cpu ? all : all.to(device: device)
+        let (logits, family): ([Float], [[Float]]?) = lock.withLock {
             withNoGrad {
                 if let attribution, let fe = model as? FeatureExtractor, let head = model.module(at: fe.headKey) {
                     let e = fe.embedding(batch)
-                    let f = (e.mean(axes: [0], keepDims: true).matmul(attribution.weight.transposed(0, 1)) + attribution.bias.reshaped([1, -1]))
-                        .softmax(axis: 1).reshaped([-1]).toArray(Float.self)
-                    return (head(e).reshaped([-1]).toArray(Float.self), f)
+                    var start = 0
+                    let means = counts.map { n -> Tensor in
+                        defer { start += n }
+                        return e.slice(axis: 0, start: start, end: start + n).mean(axes: [0], keepDims: true)
+                    }
+                    let f = (concatenated(means, axis: 0).matmul(attribution.weight.transposed(0, 1)) + attribution.bias.reshaped([1, -1]))
+                        .softmax(axis: 1)
+                    let classes = f.size(1), flat = f.reshaped([-1]).toArray(Float.self)
+                    return (head(e).reshaped([-1]).toArray(Float.self), counts.indices.map { Array(flat[($0 * classes)..<(($0 + 1) * classes)]) })
                 }
                 let out = model(batch)
                 return ((entry.dense ? out.mean(axes: [2, 3]) : out).reshaped([-1]).toArray(Float.self), nil)
             }
         }
-        return (logits.map(Double.init), family.map { $0.map(Double.init) })
+        var start = 0
+        return counts.enumerated().map { i, n in
+            defer { start += n }
+            return (logits[start..<(start + n)].map(Double.init), family.map { $0[i].map(Double.init) })
+        }
     }
 
     /// One image's calibrated P(AI) (views' logits averaged, then calibrated), each view's, and the generator
@@ -316,8 +341,17 @@ public final class Detector: @unchecked Sendable {
         public var family: [(family: String, probability: Double)]?
     }
 
-    public func assess(_ image: Image) -> Assessment {
-        let (z, f) = viewOutputs(image)
+    public func assess(_ image: Image) -> Assessment { assessment(viewOutputs(image)) }
+
+    /// `assess` for several images with one forward pass over all their views (what `scan` does for its batches);
+    /// the same numbers as one at a time in fp32, up to float rounding.
+    public func assess(_ images: [Image]) -> [Assessment] {
+        let pre = Preprocessor(preprocessing)
+        return viewOutputs(of: images.map { pre.views($0).batch }).map(assessment)
+    }
+
+    private func assessment(_ o: (logits: [Double], family: [Double]?)) -> Assessment {
+        let (z, f) = o
         let mean = z.reduce(0, +) / Double(max(z.count, 1))
         let family = f.flatMap { p in attribution.map { zip($0.classes, p).sorted { $0.1 > $1.1 }.map { (family: $0.0, probability: $0.1) } } }
         return Assessment(probability: calibrator.probability(logit: mean), views: z.map { calibrator.probability(logit: $0) }, family: family)

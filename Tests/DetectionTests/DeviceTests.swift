@@ -36,3 +36,28 @@ import TestSupport
         #expect(abs(cpu.assess(image).probability - gpu.assess(image).probability) < 1e-3)
     }
 }
+
+/// Issue 13: `scan` decodes and scores files in batches (one forward pass over several files' views); the rows are the
+/// same as one file at a time, in the same order, and a broken file in a batch costs only its own row.
+@Suite struct BatchedScanTests {
+    @Test func batchesMatchOneAtATime() throws {
+        let detector = try Detector(path: try Detector.loadDefault().path, device: .cpu)
+        let folder = TestSupport.repositoryRoot.appendingPathComponent("samples").path
+        var single = Scanner(decoder: ImageDecoder(), detector: detector)
+        single.batchSize = 1
+        var batched = single
+        batched.batchSize = 4
+        var a: [ScanResult] = [], b: [ScanResult] = []
+        single.walk(folder) { a.append($0) }
+        batched.walk(folder) { b.append($0) }
+        #expect(a.count == 7 && a.map(\.path) == b.map(\.path))
+        #expect(b.filter { $0.error != nil }.map { ($0.path as NSString).lastPathComponent } == ["broken-truncated.jpg"])
+        for (x, y) in zip(a, b) where x.error == nil {
+            let (p, q) = (try #require(x.probability), try #require(y.probability))
+            #expect(abs(p - q) < 1e-4, "\(x.path): \(p) alone, \(q) in a batch")
+            #expect(x.verdict == y.verdict && x.family == y.family && x.views == y.views)
+        }
+        // Batches of images whose views differ in number (a wide photo has more windows) still line up.
+        #expect(Set(b.compactMap(\.views)).count >= 1)
+    }
+}
