@@ -365,12 +365,12 @@ def make_models():
     record("vit_tiny_patch4_32", TimmViT(32, 4, 192, 6, 3, 1), (2, 3, 32, 32))
     record("lenet_baseline", LeNetRef(), (2, 3, 32, 32))
     try:
-        sys.path.insert(0, "/tmp/efficientnet_lite_pytorch")
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".cache", "pretrained"))  # scripts/fetch_pretrained.sh
         from efficientnet_lite_pytorch import EfficientNet  # pip download efficientnet-lite-pytorch (reference)
         eff = EfficientNet.from_name("efficientnet-lite0", num_classes=1, image_size=None)  # dynamic TF SAME padding
         record("efficientnet_lite0", eff, (1, 3, 64, 80))
     except ImportError:
-        print("  efficientnet_lite0: reference package not found in /tmp/efficientnet_lite_pytorch (skipped)")
+        print("  efficientnet_lite0: reference package not found in .cache/pretrained/efficientnet_lite_pytorch: run scripts/fetch_pretrained.sh (skipped)")
     st.save(T, out_path("ModelsTests", "models.safetensors"))
 
     # Checkpoint formats for the importer: zip (default) and legacy, with a non-contiguous view and a
