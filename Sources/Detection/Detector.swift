@@ -299,7 +299,7 @@ public final class Detector: @unchecked Sendable {
     func viewOutputs(of views: [Tensor]) -> [(logits: [Double], family: [Double]?)] {
         let counts = views.map { $0.size(0) }
         guard views.count > 1, Set(views.map { Array($0.shape.dropFirst()) }).count == 1 else {
-            return views.count == 1 ? [forward(views[0], counts: counts)[0]] : views.map { forward($0, counts: [$0.size(0)])[0] }
+            return views.map { forward($0, counts: [$0.size(0)])[0] }
         }
         return forward(concatenated(views, axis: 0), counts: counts)
     }
@@ -307,7 +307,7 @@ public final class Detector: @unchecked Sendable {
     /// One forward pass over `all` (the views of consecutive images, `counts` per image): each image's view logits and
     /// the family probabilities of its views' mean embedding.
     private func forward(_ all: Tensor, counts: [Int]) -> [(logits: [Double], family: [Double]?)] {
-        let batch = device == .cpu ? all : all.to(device: device)
+        let batch = all.to(device: device)
         let (logits, family): ([Float], [[Float]]?) = lock.withLock {
             withNoGrad {
                 if let attribution, let fe = model as? FeatureExtractor, let head = model.module(at: fe.headKey) {

@@ -212,8 +212,8 @@ public final class Trainer {
 
         func saveCheckpoint() throws {
             var t: [String: Tensor] = [:]
-            for (k, v) in model.stateDict() { t["model." + k] = v.device == .cpu ? v : v.to(device: .cpu) }
-            for (k, v) in optimizer.stateDict() { t["optimizer." + k] = v.device == .cpu ? v : v.to(device: .cpu) }
+            for (k, v) in model.stateDict() { t["model." + k] = v.to(device: .cpu) }
+            for (k, v) in optimizer.stateDict() { t["optimizer." + k] = v.to(device: .cpu) }
             let s = String(decoding: try Self.stateEncoder.encode(state), as: UTF8.self)
             try Safetensors.save(t, metadata: ["trainer.state": s], path: checkpointPath)
             lastCheckpoint = Date()
@@ -232,7 +232,7 @@ public final class Trainer {
                                      augmentation: config.augmentation, seed: config.seed &+ UInt64(state.epoch) &* 1_000_003, workers: workers)
             var lossSum = 0.0, seen = 0
             while let loaded = loader.next() {
-                let b = device == .cpu ? loaded : BatchLoader.Batch(x: loaded.x.to(device: device), y: loaded.y.to(device: device))
+                let b = BatchLoader.Batch(x: loaded.x.to(device: device), y: loaded.y.to(device: device))
                 Runtime.manualSeed(config.seed &+ UInt64(state.step) &* 7919)
                 let x = config.adversarialEpsilons.isEmpty ? b.x : adversarial(b.x, targets: b.y, model: model, preprocessing: pre, posWeight: posWeight, step: state.step)
                 optimizer.zeroGrad()
@@ -346,8 +346,7 @@ public final class Trainer {
         let loader = BatchLoader(samples: samples, batches: batches, startAt: 0, preprocessing: pre, augmentation: .none, seed: 0, workers: workers)
         var loss = 0.0, probs: [Double] = [], labels: [Int] = []
         while let b = loader.next() {
-            let d = model.device
-            let logits = withNoGrad { model(d == .cpu ? b.x : b.x.to(device: d)).reshaped([-1]) }
+            let logits = withNoGrad { model(b.x.to(device: model.device)).reshaped([-1]) }
             loss += withNoGrad { binaryCrossEntropyWithLogits(logits, targets: b.y, reduction: .sum).item() }
             probs += logits.sigmoid().toArray(Float.self).map(Double.init)
             labels += b.y.toArray(Float.self).map { Int($0) }

@@ -141,8 +141,7 @@ public struct Explainer {
         for i in 0..<batch.size(0) {
             let x = batch[i].unsqueezed(axis: 0)
             try exclusive { model in
-                let d = model.device
-                perView.append(try viewMaps(model, d == .cpu ? x : x.to(device: d), method: method, layer: layer).map { $0.to(device: .cpu) })
+                perView.append(try viewMaps(model, x.to(device: model.device), method: method, layer: layer).map { $0.to(device: .cpu) })
             }
         }
         let names = method == .saliency ? ["saliency+", "saliency-"] : [method.rawValue]

@@ -21,30 +21,22 @@ final class CLIPResidualBlock: Module {
         let mlp = Module()
         mlp.register("c_fc", fc); mlp.register("c_proj", projection)
         register("mlp", mlp)
+        // In INT8 the block runs c_proj(silu(c_fc(y))) with QuickGELU's constant folded into the packed weights.
+        fc.int8Fold = (Self.quickGELUScale, Self.quickGELUScale)
+        projection.int8Fold = (1 / Self.quickGELUScale, 1)
     }
     override func callAsFunction(_ x: Tensor) -> Tensor {
         let h = x + attn(ln1(x))
         let y = ln2(h)
-        if foldedQuickGELU, let up = fc.int8Weight, let down = projection.int8Weight, usesInt8(y) {
-            // QuickGELU(z) = silu(1.702 z) / 1.702: the two constants live in the packed weights, one fused op remains.
+        if let up = fc.int8Weight, let down = projection.int8Weight, usesInt8(y) {
+            // QuickGELU(z) = silu(1.702 z) / 1.702: the two constants live in the packed weights (`int8Fold`, set in
+            // init), one fused op remains.
             return h + down(up(y).silu())
         }
         let q = quantize ?? { $0 }
         return h + projection(q(fc(q(y)).quickGelu()))
     }
     static let quickGELUScale = 1.702
-    /// Set when the INT8 copies of c_fc / c_proj carry QuickGELU's constants (see `precisionDidChange`).
-    private(set) var foldedQuickGELU = false
-}
-
-extension CLIPResidualBlock: PrecisionAware {
-    func precisionDidChange(to precision: Precision) throws {
-        foldedQuickGELU = precision == .int8
-        guard foldedQuickGELU else { return }
-        let s = Self.quickGELUScale
-        try fc.quantizeDynamicInt8(weightScale: s, biasScale: s)
-        try projection.quantizeDynamicInt8(weightScale: 1 / s)
-    }
 }
 
 /// CLIP's visual transformer. Feature hooks: "resblocks.0" ... ; `attentionModules` for rollout.

@@ -19,23 +19,21 @@ public final class Linear: Module {
     public var bias: Tensor? { optionalParameter("bias") }
     /// The weight packed for dynamic INT8 (see `Precision.int8`); used in evaluation mode for inputs that need no gradient.
     public private(set) var int8Weight: QuantizedLinearWeight?
+    /// Constants the INT8 copy folds in: it computes (weight W) x + (bias b), so that the model owning the layer can move
+    /// a constant of its own into the packed weights (CLIP's QuickGELU); (1, 1) for a plain layer. A layer with other
+    /// values must only be called in INT8 by its owner, which then accounts for them.
+    public var int8Fold: (weight: Double, bias: Double) = (1, 1)
     public override func callAsFunction(_ x: Tensor) -> Tensor {
         if let q = int8Weight, usesInt8(x) { return q(x) }
         return linear(x, weight: weight, bias: bias)
     }
-    /// Packs (or with `false` drops) the INT8 copy of the weight. Repack after changing the weights. The packed copy may
-    /// compute a rescaled layer, (weightScale W) x + biasScale b, so that a model can fold a constant into it.
-    public func quantizeDynamicInt8(_ on: Bool = true, weightScale: Double = 1, biasScale: Double = 1) throws {
+    /// Packs (or with `false` drops) the INT8 copy of the weight, with `int8Fold` applied. Repack after changing the weights.
+    public func quantizeDynamicInt8(_ on: Bool = true) throws {
         guard on else { int8Weight = nil; return }
         let w = weight.detached(), b = bias?.detached()
-        int8Weight = try QuantizedLinearWeight(weight: weightScale == 1 ? w : w * weightScale,
-                                               bias: biasScale == 1 ? b : b.map { $0 * biasScale })
+        int8Weight = try QuantizedLinearWeight(weight: int8Fold.weight == 1 ? w : w * int8Fold.weight,
+                                               bias: int8Fold.bias == 1 ? b : b.map { $0 * int8Fold.bias })
     }
-}
-
-/// A module that does more than its Linear layers when its precision changes (see `Precision.apply`).
-public protocol PrecisionAware: AnyObject {
-    func precisionDidChange(to precision: Precision) throws
 }
 
 extension Module {
@@ -365,6 +363,5 @@ public enum Precision: String, CaseIterable, Sendable, Codable {
                 try layer.quantizeDynamicInt8(self == .int8)
             }
         }
-        for (_, m) in module.namedModules() { try (m as? PrecisionAware)?.precisionDidChange(to: self) }
     }
 }

