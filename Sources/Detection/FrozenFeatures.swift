@@ -105,15 +105,20 @@ public enum FrozenFeatures {
     /// The cache is used only when it was written with the same backbone weights and preprocessing; otherwise it is
     /// ignored and rewritten. `weightsDigest` names the weights (e.g. `ContentDigest.file(path:)` of the weight file,
     /// cheap to compute once per run); when nil, the digest of `backbone`'s state dict is computed here.
+    ///
+    /// With a `group` (every rank calls `embed` with the same samples, in the same order of calls), the images that
+    /// rank 0's cache lacks are split into contiguous shards, one per rank, embedded in parallel and gathered;
+    /// rank 0 writes the cache, and every rank returns the same, whole table.
     public static func embed(_ samples: [Sample], backbone: FeatureExtractor, preprocessing: Preprocessing, view: EmbeddingView = .plain,
                              cachePath: String?, weightsDigest: String? = nil, batchSize: Int = 32, progress: ((Int, Int) -> Void)? = nil,
-                             onError: ((Sample, Error) -> Void)? = nil) throws -> EmbeddingTable {
+                             onError: ((Sample, Error) -> Void)? = nil, group: ProcessGroup? = nil) throws -> EmbeddingTable {
         var ids: [String] = [], rows: [Tensor] = []
         var known: [String: Int] = [:]
+        let leader = (group?.rank ?? 0) == 0
         let key: String? = try cachePath.map { _ in
             try cacheKey(weightsDigest: weightsDigest ?? ContentDigest.stateDict(backbone.stateDict()), preprocessing: preprocessing)
         }
-        if let cachePath, FileManager.default.fileExists(atPath: cachePath),
+        if leader, let cachePath, FileManager.default.fileExists(atPath: cachePath),
            let (t, meta) = try? Safetensors.load(path: cachePath), meta[cacheKeyField] == key, let f = t["features"],
            let idData = meta["ids"]?.data(using: .utf8), let cachedIds = try? JSONDecoder().decode([String].self, from: idData),
            cachedIds.count == f.size(0) {
@@ -121,7 +126,27 @@ public enum FrozenFeatures {
             ids = cachedIds
             rows = [f]
         }
-        let todo = samples.filter { known[$0.id] == nil }
+        var todo = samples.filter { known[$0.id] == nil }
+        var exchange: String?
+        if let group {
+            // Rank 0's cache decides what is left to embed; the others learn it through the store.
+            embedCalls += 1
+            exchange = "embed-\(embedCalls)"
+            if leader {
+                try group.setValue(try JSONEncoder().encode(todo.map(\.id)), for: exchange! + "-todo")
+            } else {
+                let wanted = try JSONDecoder().decode([String].self, from: try group.value(for: exchange! + "-todo"))
+                let byId = Dictionary(samples.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                todo = try wanted.map { id in
+                    guard let s = byId[id] else { throw DatasetError.unreadable(path: id, reason: "rank 0 has this image and rank \(group.rank) has not: give every rank the same data") }
+                    return s
+                }
+            }
+        }
+        let everything = todo
+        let mine = group.map { Trainer.shard(todo.count, rank: $0.rank, of: $0.worldSize) } ?? todo.indices
+        todo = Array(todo[mine])
+        var newIds: Set<String> = []
         let reader = SampleReader()
         let pre = Preprocessor(preprocessing)
         backbone.eval()
@@ -132,6 +157,7 @@ public enum FrozenFeatures {
             let e = withNoGrad { backbone.embedding(concatenated(batch, axis: 0)) }
             rows.append(e.detached())
             ids += batchIds
+            newIds.formUnion(batchIds)
             batch = []
             batchIds = []
         }
@@ -148,8 +174,17 @@ public enum FrozenFeatures {
         }
         flush()
         progress?(done, todo.count)
-        let all = rows.isEmpty ? Tensor.zeros([0, backbone.embeddingSize]) : concatenated(rows, axis: 0)
-        if let cachePath, !todo.isEmpty {
+        var all = rows.isEmpty ? Tensor.zeros([0, backbone.embeddingSize]) : concatenated(rows, axis: 0)
+        if let group, let exchange {
+            (ids, all) = try gather(group, exchange: exchange, everything: everything, mine: mine, ids: ids, features: all,
+                                    embedded: newIds, width: backbone.embeddingSize) { s in
+                // An image another rank could not read: rank 0 reads it again for the error to report.
+                do { _ = try view.apply(try reader.image(s), seed: stableHash(s.id, 0)); onError?(s, DatasetError.unreadable(path: s.id, reason: "could not be embedded on another rank")) }
+                catch { onError?(s, error) }
+            }
+            todo = everything
+        }
+        if leader, let cachePath, !todo.isEmpty {
             try? FileManager.default.createDirectory(atPath: (cachePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             let idJSON = String(decoding: try JSONEncoder().encode(ids), as: UTF8.self)
             var meta = ["ids": idJSON]
@@ -157,6 +192,48 @@ public enum FrozenFeatures {
             try Safetensors.save(["features": all], metadata: meta, path: cachePath)
         }
         return EmbeddingTable(ids: ids, features: all)
+    }
+
+    /// Calls of `embed` with a group in this process: every rank makes the same calls, so the count names each
+    /// call's exchange in the group's store.
+    nonisolated(unsafe) static var embedCalls = 0
+
+    /// Gathers the rows each rank embedded for its shard of `everything` and hands every rank rank 0's whole table
+    /// (its cached rows, then the new ones in `everything`'s order). `failed` runs on rank 0 for each image no rank
+    /// could embed.
+    static func gather(_ group: ProcessGroup, exchange: String, everything: [Sample], mine: Range<Int>, ids: [String], features: Tensor,
+                       embedded: Set<String>, width: Int, failed: (Sample) -> Void) throws -> ([String], Tensor) {
+        let n = everything.count
+        let row = Dictionary(ids.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let local = mine.filter { embedded.contains(everything[$0].id) }
+        var buffer = [Float](repeating: 0, count: n * width), flags = [Float](repeating: 0, count: n)
+        if !local.isEmpty {
+            let values = features.indexSelect(axis: 0, Tensor(local.map { Int64(row[everything[$0].id]!) })).toArray(Float.self)
+            for (j, i) in local.enumerated() {
+                buffer.replaceSubrange(i * width..<(i + 1) * width, with: values[j * width..<(j + 1) * width])
+                flags[i] = 1
+            }
+        }
+        let gathered = Tensor(buffer, shape: [n, width]), present = Tensor(flags)
+        buffer = []
+        try group.allReduce([gathered, present])
+        var finalIds: [String] = [], final = Tensor.zeros([0, width])
+        if group.rank == 0 {
+            let have = present.toArray(Float.self)
+            let cached = ids.filter { !embedded.contains($0) }
+            let cachedRows = cached.isEmpty ? Tensor.zeros([0, width]) : features.indexSelect(axis: 0, Tensor(cached.map { Int64(row[$0]!) }))
+            let ok = (0..<n).filter { have[$0] > 0.5 }
+            for i in 0..<n where have[i] <= 0.5 { failed(everything[i]) }
+            finalIds = cached + ok.map { everything[$0].id }
+            final = concatenated([cachedRows, gathered.indexSelect(axis: 0, Tensor(ok.map { Int64($0) }))], axis: 0)
+            try group.setValue(try JSONEncoder().encode(finalIds), for: exchange + "-ids")
+        } else {
+            finalIds = try JSONDecoder().decode([String].self, from: try group.value(for: exchange + "-ids"))
+            final = Tensor.zeros([finalIds.count, width])
+        }
+        final = final.contiguous()
+        try group.broadcast([final], root: 0)
+        return (finalIds, final)
     }
 }
 

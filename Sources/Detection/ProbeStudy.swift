@@ -129,15 +129,10 @@ public struct ProbeStudy {
         return (model, entry.preprocessing)
     }
 
-    /// Runs the study; `log` receives progress lines. Returns the report and the trained detector model.
-    public func run(log: @escaping (String) -> Void) throws -> (Report, Module) {
-        let (r, m, _) = try runWithAttribution(log: log)
-        return (r, m)
-    }
-
-    /// `run`, also returning the generator-family head (`AttributionFamily.allCases` order) when one was trained.
-    public func runWithAttribution(log: @escaping (String) -> Void) throws -> (Report, Module, SoftmaxProbe?) {
-        let start = Date()
+    /// The data set, the backbone, its preprocessing, and a function that embeds one view of some samples through the
+    /// feature cache (every call across `group` when one is given). `skipped` hears each image that could not be embedded.
+    func embedder(group: ProcessGroup?, log: @escaping (String) -> Void, skipped: @escaping (String) -> Void) throws
+        -> (Dataset, FeatureExtractor, Preprocessing, (EmbeddingView, [Sample]) throws -> EmbeddingTable) {
         let dataset = try Dataset.load(config.data)
         let (model, pre) = try backbone()
         // The cache file is named by backbone and data set; inside, it records the weight file's digest and the
@@ -147,13 +142,40 @@ public struct ProbeStudy {
         // a hash of where they are.
         let location = config.data.split(separator: ",").map { URL(fileURLWithPath: String($0)).standardizedFileURL.path }.joined(separator: ",")
         let tag = "\(config.backbone)-\(((config.data as NSString).lastPathComponent as NSString).deletingPathExtension)-\(String(stableHash(location, 0) % 0xFFFF_FFFF, radix: 16))"
-        var skipped: [String] = []
+        let cacheDirectory = config.cacheDirectory
         func table(_ view: EmbeddingView, _ samples: [Sample]) throws -> EmbeddingTable {
             try FrozenFeatures.embed(samples, backbone: model, preprocessing: pre, view: view,
-                                     cachePath: "\(config.cacheDirectory)/\(tag)-\(view.rawValue).safetensors", weightsDigest: weightsDigest,
+                                     cachePath: "\(cacheDirectory)/\(tag)-\(view.rawValue).safetensors", weightsDigest: weightsDigest,
                                      progress: { done, total in if total > 0 && (done % 320 == 0 || done == total) { log("embedding (\(view.rawValue)): \(done)/\(total)") } },
-                                     onError: { s, e in skipped.append("\(s.id)\(view == .plain ? "" : " (\(view.rawValue))"): \(e.localizedDescription)") })
+                                     onError: { s, e in skipped("\(s.id)\(view == .plain ? "" : " (\(view.rawValue))"): \(e.localizedDescription)") },
+                                     group: group)
         }
+        return (dataset, model, pre, table)
+    }
+
+    /// Embeds, across `group`, every view of every image that the study will embed (the plain view of all images,
+    /// the augmented views of the training and validation images, the perturbed views of the validation images), so
+    /// that rank 0 then runs the study alone on a full cache (`aidetect launch --nproc N -- train-probe ...`).
+    public func prepareEmbeddings(group: ProcessGroup, log: @escaping (String) -> Void) throws {
+        let (dataset, _, _, table) = try embedder(group: group, log: log) { _ in }
+        let all = try table(.plain, dataset.samples)
+        let parts = dataset.split(train: config.trainFraction, validation: config.validationFraction, seed: config.seed)
+        let (train, val) = (parts.train.filtered { all.index[$0.id] != nil }, parts.validation.filtered { all.index[$0.id] != nil })
+        for view in EmbeddingView.augmented(config.augmentedViews) { _ = try table(view, train.samples + val.samples) }
+        for view in EmbeddingView.perturbations { _ = try table(view, Self.perturbable(val.samples, view: view).makeable) }
+    }
+
+    /// Runs the study; `log` receives progress lines. Returns the report and the trained detector model.
+    public func run(log: @escaping (String) -> Void) throws -> (Report, Module) {
+        let (r, m, _) = try runWithAttribution(log: log)
+        return (r, m)
+    }
+
+    /// `run`, also returning the generator-family head (`AttributionFamily.allCases` order) when one was trained.
+    public func runWithAttribution(log: @escaping (String) -> Void) throws -> (Report, Module, SoftmaxProbe?) {
+        let start = Date()
+        var skipped: [String] = []
+        let (dataset, model, pre, table) = try embedder(group: nil, log: log) { skipped.append($0) }
         let all = try table(.plain, dataset.samples)
         // Split the whole set (grouped, as every trainer does), then drop what could not be embedded: the test split
         // is the one `eval --split test` scores, whatever failed to decode.

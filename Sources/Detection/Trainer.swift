@@ -72,6 +72,13 @@ public final class Trainer {
     public var stopAfterSteps: Int?
     /// Decode/augment threads of the batch loader; the batches do not depend on it.
     public var workers = BatchLoader.defaultWorkers
+    /// Data-parallel training over a c10d group (`--world-size/--rank/--master`): each rank loads its contiguous
+    /// shard of every global batch (same order, same augmentation as one process), gradients are summed over
+    /// the group and divided by the global batch's size, so every rank takes the same step as one process would;
+    /// validation is sharded and its results gathered. Rank 0 alone writes the checkpoint, log and model, and
+    /// hands the checkpoint to the others on `--resume`. Batch-norm statistics are per shard (as PyTorch's DDP).
+    public var group: ProcessGroup?
+    var isLeader: Bool { (group?.rank ?? 0) == 0 }
 
     public init(config: TrainConfig, outputDirectory: String) {
         self.config = config
@@ -156,7 +163,7 @@ public final class Trainer {
             val = val.capped(perGenerator: max(1, cap - Int((Double(cap) * trainShare).rounded())), seed: config.seed)
         }
         guard !train.samples.isEmpty, !val.samples.isEmpty else { throw DatasetError.empty("training or validation split of \(config.data)") }
-        try writeSplitIds(train: train, validation: val)
+        if isLeader { try writeSplitIds(train: train, validation: val) }
 
         let (model, entry) = try Generator(seed: config.seed).withInitialization { try makeModel() }
         if let w = config.initialWeights {
@@ -187,8 +194,9 @@ public final class Trainer {
         }
 
         var state = State(config: config)
-        if resume, FileManager.default.fileExists(atPath: checkpointPath) {
-            let (t, meta) = try Safetensors.load(path: checkpointPath)
+        if let checkpoint = try checkpointToResume(resume) {
+            defer { if checkpoint != checkpointPath { try? FileManager.default.removeItem(atPath: checkpoint) } }
+            let (t, meta) = try Safetensors.load(path: checkpoint)
             guard let s = meta["trainer.state"].flatMap({ $0.data(using: .utf8) }), let decoded = try? Self.stateDecoder.decode(State.self, from: s) else {
                 throw CheckpointError.malformed(path: checkpointPath, reason: "no trainer state")
             }
@@ -199,9 +207,12 @@ public final class Trainer {
             try model.loadStateDict(t.filter { $0.key.hasPrefix("model.") }.reduce(into: [:]) { $0[String($1.key.dropFirst(6))] = $1.value })
             try optimizer.loadStateDict(t.filter { $0.key.hasPrefix("optimizer.") }.reduce(into: [:]) { $0[String($1.key.dropFirst(10))] = $1.value })
             log("resumed at epoch \(state.epoch + 1), batch \(state.batch)")
-        } else if !resume {
+        } else if !resume && isLeader {
             try? FileManager.default.removeItem(atPath: logPath)
         }
+        // Every rank starts from rank 0's weights (the same seed makes them equal already; initial weights read
+        // from a file, or a resumed checkpoint, reach the others this way too).
+        try group?.broadcast(module: model)
         if state.finished { return state.history }
 
         let pre = preprocessing(entry)
@@ -211,6 +222,7 @@ public final class Trainer {
         var stepsThisProcess = 0
 
         func saveCheckpoint() throws {
+            guard isLeader else { return }
             var t: [String: Tensor] = [:]
             for (k, v) in model.stateDict() { t["model." + k] = v.to(device: .cpu) }
             for (k, v) in optimizer.stateDict() { t["optimizer." + k] = v.to(device: .cpu) }
@@ -228,20 +240,35 @@ public final class Trainer {
             }
             let order = Self.epochOrder(count: train.samples.count, seed: config.seed, epoch: state.epoch)
             let batches = stride(from: 0, to: order.count, by: config.batchSize).map { Array(order[$0..<min($0 + config.batchSize, order.count)]) }
-            let loader = BatchLoader(samples: train.samples, batches: batches, startAt: state.batch, preprocessing: pre,
-                                     augmentation: config.augmentation, seed: config.seed &+ UInt64(state.epoch) &* 1_000_003, workers: workers)
+            let shards = batches.map { Self.shard($0.count, rank: group?.rank ?? 0, of: group?.worldSize ?? 1) }
+            let loader = BatchLoader(samples: train.samples, batches: zip(batches, shards).map { Array($0[$1]) }, startAt: state.batch,
+                                     preprocessing: pre, augmentation: config.augmentation, seed: config.seed &+ UInt64(state.epoch) &* 1_000_003,
+                                     workers: workers, positionOffsets: shards.map(\.lowerBound))
             var lossSum = 0.0, seen = 0
-            while let loaded = loader.next() {
-                let b = BatchLoader.Batch(x: loaded.x.to(device: device), y: loaded.y.to(device: device))
-                Runtime.manualSeed(config.seed &+ UInt64(state.step) &* 7919)
-                let x = config.adversarialEpsilons.isEmpty ? b.x : adversarial(b.x, targets: b.y, model: model, preprocessing: pre, posWeight: posWeight, step: state.step)
+            while let slot = loader.nextSlot() {
+                if group == nil && slot == nil { state.batch += 1; continue }   // nothing readable in this batch
                 optimizer.zeroGrad()
-                let logits = model(x).reshaped([-1])
-                let loss = binaryCrossEntropyWithLogits(logits, targets: b.y, posWeight: posWeight)
-                loss.backward()
-                optimizer.step()
-                lossSum += loss.item() * Double(b.y.count)
-                seen += b.y.count
+                var localLoss = 0.0, localCount = 0
+                if let loaded = slot {
+                    let b = BatchLoader.Batch(x: loaded.x.to(device: device), y: loaded.y.to(device: device))
+                    Runtime.manualSeed(config.seed &+ UInt64(state.step) &* 7919)
+                    let x = config.adversarialEpsilons.isEmpty ? b.x : adversarial(b.x, targets: b.y, model: model, preprocessing: pre, posWeight: posWeight, step: state.step)
+                    let logits = model(x).reshaped([-1])
+                    let loss = binaryCrossEntropyWithLogits(logits, targets: b.y, posWeight: posWeight)
+                    localCount = b.y.count
+                    // Distributed: the shard's loss sum, so that the summed gradients over the global count are the
+                    // gradient of the global batch's mean loss.
+                    (group == nil ? loss : loss * Double(localCount)).backward()
+                    localLoss = loss.item() * Double(localCount)
+                }
+                if let group {
+                    let totals = try group.allReduce(sums: [localLoss, Double(localCount)])
+                    (localLoss, localCount) = (totals[0], Int(totals[1]))
+                    try group.allReduceGradients(params, scale: 1 / Double(max(localCount, 1)))
+                }
+                if localCount > 0 { optimizer.step() }
+                lossSum += localLoss
+                seen += localCount
                 state.batch += 1
                 state.step += 1
                 stepsThisProcess += 1
@@ -257,37 +284,78 @@ public final class Trainer {
             }
             // Validation.
             model.eval()
-            let (vLoss, vProbs, vLabels) = evaluate(model, val.samples, pre)
+            let (vLoss, vProbs, vLabels) = try evaluateSharded(model, val.samples, pre)
             let m = BinaryMetrics(probabilities: vProbs, labels: vLabels)
             let elapsed = Date().timeIntervalSince(epochStart)
             let record = TrainRecord(epoch: state.epoch + 1, trainLoss: seen > 0 ? lossSum / Double(seen) : .nan, validationLoss: vLoss,
                                      validationAccuracy: m.accuracy, validationAUC: m.rocAUC, learningRate: optimizer.learningRate,
                                      imagesPerSecond: Double(seen) / max(elapsed, 1e-9), seconds: elapsed)
             state.history.append(record)
-            appendLog(record)
-            log(String(format: "epoch %d/%d  train loss %.4f  val loss %.4f  val acc %.3f  val AUC %.3f  %.1f img/s",
-                       record.epoch, config.epochs, record.trainLoss, vLoss, m.accuracy, m.rocAUC ?? .nan, record.imagesPerSecond))
+            if isLeader { appendLog(record) }
+            if isLeader { log(String(format: "epoch %d/%d  train loss %.4f  val loss %.4f  val acc %.3f  val AUC %.3f  %.1f img/s",
+                       record.epoch, config.epochs, record.trainLoss, vLoss, m.accuracy, m.rocAUC ?? .nan, record.imagesPerSecond)) }
             state.epoch += 1
             state.batch = 0
             if vLoss < state.bestValidationLoss - 1e-6 {
                 state.bestValidationLoss = vLoss
                 state.epochsSinceBest = 0
-                try saveDetector(model, architecture: config.model, path: bestModelPath, classes: config.classes,
+                if isLeader { try saveDetector(model, architecture: config.model, path: bestModelPath, classes: config.classes,
                                  description: "trained on \((config.data as NSString).lastPathComponent), epoch \(record.epoch)",
-                                 preprocessing: pre, extra: trainingMetadata())
+                                 preprocessing: pre, extra: trainingMetadata()) }
             } else {
                 state.epochsSinceBest += 1
             }
             if state.epochsSinceBest >= config.patience {
-                log("early stop: no validation improvement for \(config.patience) epochs")
+                if isLeader { log("early stop: no validation improvement for \(config.patience) epochs") }
                 state.finished = true
             }
             if state.epoch >= config.epochs { state.finished = true }
             try saveCheckpoint()
             if state.finished { break }
         }
-        try? Curves.svg(state.history).write(toFile: (outputDirectory as NSString).appendingPathComponent("curves.svg"), atomically: true, encoding: .utf8)
+        if isLeader { try? Curves.svg(state.history).write(toFile: (outputDirectory as NSString).appendingPathComponent("curves.svg"), atomically: true, encoding: .utf8) }
         return state.history
+    }
+
+    /// Rank `rank`'s contiguous share of `count` items (the shares of a group differ in size by at most one).
+    static func shard(_ count: Int, rank: Int, of world: Int) -> Range<Int> {
+        (count * rank / world)..<(count * (rank + 1) / world)
+    }
+
+    /// The checkpoint to resume from, if any: rank 0's file; the other ranks of a group receive its bytes
+    /// through the group's store (a temporary copy), so their output directory need not be shared.
+    func checkpointToResume(_ resume: Bool) throws -> String? {
+        let exists = resume && FileManager.default.fileExists(atPath: checkpointPath)
+        guard let group else { return exists ? checkpointPath : nil }
+        if isLeader {
+            try group.setValue(exists ? try Data(contentsOf: URL(fileURLWithPath: checkpointPath)) : Data(), for: "resume-checkpoint")
+            return exists ? checkpointPath : nil
+        }
+        let bytes = try group.value(for: "resume-checkpoint")
+        guard !bytes.isEmpty else { return nil }
+        let copy = (outputDirectory as NSString).appendingPathComponent(".resume-rank\(group.rank).safetensors")
+        try bytes.write(to: URL(fileURLWithPath: copy))
+        return copy
+    }
+
+    /// `evaluate` on this rank's contiguous shard of `samples`, the group's results concatenated in rank order
+    /// (the order of `samples`, as one process would produce them).
+    func evaluateSharded(_ model: Module, _ samples: [Sample], _ pre: Preprocessing) throws -> (Double, [Double], [Int]) {
+        guard let group else { return evaluate(model, samples, pre) }
+        let mine = Self.shard(samples.count, rank: group.rank, of: group.worldSize)
+        let (loss, probs, labels) = mine.isEmpty ? (0, [], []) : evaluate(model, Array(samples[mine]), pre)
+        var counts = [Double](repeating: 0, count: group.worldSize)
+        counts[group.rank] = Double(probs.count)
+        counts = try group.allReduce(sums: counts)
+        let total = Int(counts.reduce(0, +)), offset = Int(counts[..<group.rank].reduce(0, +))
+        var rows = [Double](repeating: 0, count: 2 * total + 1)
+        for (i, (p, l)) in zip(probs, labels).enumerated() {
+            rows[offset + i] = p
+            rows[total + offset + i] = Double(l)
+        }
+        rows[2 * total] = loss * Double(probs.count)
+        rows = try group.allReduce(sums: rows)
+        return (rows[2 * total] / Double(max(total, 1)), Array(rows[0..<total]), rows[total..<(2 * total)].map { Int($0.rounded()) })
     }
 
     /// The ids this run trains and validates on (`DIR/split.json`), so that any run can be audited for leaks.
@@ -386,8 +454,10 @@ public final class BatchLoader: @unchecked Sendable {
     /// The default number of workers: all cores, at most 8.
     public static var defaultWorkers: Int { min(8, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
 
+    /// `positionOffsets[b]` is added to each sample's position in batch `b` when seeding its augmentation: a rank
+    /// of a distributed run loads its shard of the global batch with the same augmentation as one process would.
     public init(samples: [Sample], batches: [[Int]], startAt: Int, preprocessing: Preprocessing, augmentation: Augmentation,
-                seed: UInt64, workers: Int = BatchLoader.defaultWorkers, depth: Int = 3) {
+                seed: UInt64, workers: Int = BatchLoader.defaultWorkers, depth: Int = 3, positionOffsets: [Int]? = nil) {
         total = batches.count
         nextIndex = startAt
         let reader = SampleReader()
@@ -405,7 +475,8 @@ public final class BatchLoader: @unchecked Sendable {
                     var xs: [Tensor] = [], ys: [Float] = [], failed = 0
                     for (pos, si) in batches[bi].enumerated() {
                         let s = samples[si]
-                        var rng = SplitMix64(seed: seed &+ UInt64(bi) &* 1_000_033 &+ UInt64(pos) &* 7 &+ stableHash(s.id, 0))
+                        let position = pos + (positionOffsets?[bi] ?? 0)
+                        var rng = SplitMix64(seed: seed &+ UInt64(bi) &* 1_000_033 &+ UInt64(position) &* 7 &+ stableHash(s.id, 0))
                         guard let image = try? reader.image(s) else { failed += 1; continue }
                         xs.append(Self.prepare(image, preprocessing: pre, augmentation: augmentation, rng: &rng))
                         ys.append(Float(s.label.rawValue))
@@ -436,17 +507,24 @@ public final class BatchLoader: @unchecked Sendable {
 
     /// The next batch in order, or nil at the end.
     public func next() -> Batch? {
-        condition.lock()
-        defer { condition.unlock() }
-        while nextIndex < total {
-            while ready[nextIndex] == nil && !cancelled { condition.wait() }
-            if cancelled { return nil }
-            let b = ready.removeValue(forKey: nextIndex)!
-            nextIndex += 1
-            condition.broadcast()
-            if let b { return b }
+        while let slot = nextSlot() {
+            if let b = slot { return b }
         }
         return nil
+    }
+
+    /// The next batch in order, `.some(nil)` for a batch of which no sample could be read (or an empty shard),
+    /// nil at the end: the ranks of a distributed run step through the same batches even when one has nothing.
+    public func nextSlot() -> Batch?? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard nextIndex < total else { return nil }
+        while ready[nextIndex] == nil && !cancelled { condition.wait() }
+        if cancelled { return nil }
+        let b = ready.removeValue(forKey: nextIndex)!
+        nextIndex += 1
+        condition.broadcast()
+        return .some(b)
     }
 
     public func cancel() {

@@ -24,6 +24,8 @@ typedef struct ctorch_module_s *ctorch_module;
 typedef struct ctorch_generator_s *ctorch_generator;
 /// A Linear layer's weight packed for dynamic INT8 (FBGEMM): int8 weights per output channel, activations quantised per call.
 typedef struct ctorch_qlinear_s *ctorch_qlinear_weight;
+/// A c10d process group (Gloo) with the TCPStore it met through.
+typedef struct ctorch_pg_s *ctorch_pg;
 
 enum {
     CTORCH_U8 = 0, CTORCH_I8 = 1, CTORCH_I16 = 2, CTORCH_I32 = 3, CTORCH_I64 = 4,
@@ -243,6 +245,20 @@ void ctorch_module_free(ctorch_module m);
 int ctorch_module_eval(ctorch_module m);
 /// Runs forward with `n` tensor inputs; the output must be a tensor (or a tuple whose first item is).
 int ctorch_module_forward(ctorch_tensor *out, ctorch_module m, const ctorch_tensor *inputs, int64_t n);
+
+// ---- distributed (c10d) ------------------------------------------------------------------------
+/// Joins a Gloo process group of `world` processes that meet through a TCPStore at host:port (rank 0 serves
+/// it; the others connect). `timeout_ms` bounds the meeting and every collective.
+int ctorch_pg_gloo(ctorch_pg *out, const char *host, int port, int rank, int world, int64_t timeout_ms);
+void ctorch_pg_free(ctorch_pg pg);
+/// In-place all-reduce of `n` dense CPU tensors; op 0 sum, 1 max, 2 min.
+int ctorch_pg_allreduce(ctorch_pg pg, const ctorch_tensor *ts, int64_t n, int op);
+/// In-place broadcast of `n` dense CPU tensors from `root`.
+int ctorch_pg_broadcast(ctorch_pg pg, const ctorch_tensor *ts, int64_t n, int root);
+int ctorch_pg_barrier(ctorch_pg pg);
+/// Key-value store of the group (bytes); `get` waits for the key and returns a malloc'd copy (caller frees).
+int ctorch_pg_store_set(ctorch_pg pg, const char *key, const uint8_t *data, int64_t n);
+int ctorch_pg_store_get(ctorch_pg pg, const char *key, uint8_t **data, int64_t *n);
 
 #ifdef __cplusplus
 }
