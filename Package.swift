@@ -32,6 +32,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        // Graceful drain of the server (Hummingbird runs on it already): shut down on our signal, after draining.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         // The scan journal: SQLite through GRDB (over Debian's libsqlite3), content hashes with swift-crypto's SHA-256.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
@@ -82,7 +84,8 @@ let package = Package(
         // The web page and REST API (Hummingbird 2).
         .target(
             name: "Server",
-            dependencies: ["Detection", "Explain", "Forensics", "Imaging", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["Detection", "Explain", "Forensics", "Imaging", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             resources: [.copy("Resources/openapi.json")]
         ),
         .target(

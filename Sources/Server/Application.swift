@@ -80,7 +80,8 @@ struct TimeoutError: Error {}
 /// let app = try buildApplication(analyzer: Analyzer.load(models: ["default"]), configuration: .init())
 /// try await app.runService()
 /// ```
-public func buildApplication(analyzer: Analyzer, configuration: ServerConfiguration, metrics: ServerMetrics = ServerMetrics())
+public func buildApplication(analyzer: Analyzer, configuration: ServerConfiguration, metrics: ServerMetrics = ServerMetrics(),
+                             drain: DrainState = DrainState())
     -> some ApplicationProtocol
 {
     let maxBody = configuration.maxBodyBytes
@@ -88,12 +89,17 @@ public func buildApplication(analyzer: Analyzer, configuration: ServerConfigurat
     let workers = InferenceThreads(count: gate.limit)
     let router = Router(context: AppContext.self)
     router.middlewares.add(MetricsMiddleware(metrics: metrics, gate: gate))
+    router.middlewares.add(DrainMiddleware(drain: drain))
 
     router.get("/") { _, _ in
         Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Page.html)))
     }
     router.get("/healthz") { _, _ in
-        try json(["status": "ok", "models": analyzer.detectors.count, "queue": await gate.queueDepth] as [String: Any])
+        // While draining: 503, so that a load balancer's health check takes this process out of rotation.
+        var r = try json(["status": drain.draining ? "draining" : "ok", "models": analyzer.detectors.count, "queue": await gate.queueDepth,
+                          "inFlight": max(0, drain.inFlight - 1)] as [String: Any])
+        if drain.draining { r.status = .serviceUnavailable }
+        return r
     }
     router.get("/metrics") { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
