@@ -7,14 +7,14 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export AIDETECT=${AIDETECT:-.build/release/aidetect}
-step() { echo "=== $(date -u +%H:%M:%S) start $*"; "$@"; echo "=== $(date -u +%H:%M:%S) end rc=$? $*"; }
+step() { echo "=== $(date -u +%H:%M:%S) start $*"; "$@"; local rc=$?; echo "=== $(date -u +%H:%M:%S) end rc=$rc $*"; }
 step bash scripts/reproduce_studies.sh synth
 step bash scripts/reproduce_studies.sh crossgen
 step bash scripts/reproduce_studies.sh fewshot
 step bash scripts/reproduce_stress.sh robustness
 step bash scripts/reproduce_stress.sh splice
 step "$AIDETECT" localise eval --data .cache/splice-bench256-test --split all --model bundled --tile-scan \
-  --training-data ../shared/data/bench256.tar --training-split-seed 0 --window 64 --stride 32 --output results/localise/tile-scan
+  --training-data ../shared/data/bench256.tar,../shared/data/wild-train.tar,../shared/data/sdxl-fooocus-128.tar --training-split-seed 0 --window 64 --stride 32 --output results/localise/tile-scan
 step bash scripts/reproduce_studies.sh baselines
 step bash scripts/reproduce_studies.sh search
 echo "=== done $(date -u +%H:%M:%S)"

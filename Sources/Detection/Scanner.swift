@@ -86,10 +86,13 @@ public struct Scanner {
         case failure(ScanResult)
     }
 
-    /// Files decoded (in parallel) and scored together by `walk`, one forward pass over all their views:
-    /// `$AIDETECT_SCAN_BATCH`, else 4 (about 8 views of 224 px). The encoder alone runs a batch of 8 in 0.85 of the time
-    /// of eight batches of one (bench/RESULTS.md, fp32); end to end on the 2-core development VM, 30 files scanned with
-    /// batches of 1 and 8 took the same time within its +-10% drift. Memory stays bounded by it, whatever the number of files.
+    /// Files decoded together, in parallel, by `walk` and by a (journaled) scan: `$AIDETECT_SCAN_BATCH`, else 4.
+    /// Each file's views then go through the models in a forward pass of their own, never batched with other files':
+    /// batched matrix kernels round differently for another batch size, and a file's score must not depend on the
+    /// files scanned beside it (a resumed or sharded scan reports exactly what one scan reports; the API, the page
+    /// and `scan` agree to the last digit). The encoder alone runs a batch of 8 in 0.85 of the time of eight batches
+    /// of one (bench/RESULTS.md, fp32); end to end on the 2-core development VM, scans with forward batches of 1 and 8
+    /// took the same time within its +-10% drift. Memory stays bounded by it, whatever the number of files.
     public var batchSize: Int = max(1, ProcessInfo.processInfo.environment["AIDETECT_SCAN_BATCH"].flatMap { Int($0) } ?? 4)
 
     /// Scans `path` (a file, or a folder recursively in name order), calling `handle` per file, in order.
@@ -113,15 +116,18 @@ public struct Scanner {
         flush()
     }
 
-    /// Decodes `files` (in parallel) and scores the images among them in one batch per model; a file that cannot be
-    /// decoded gets its error row and the others their results. Results are in the order of `files`.
-    public func scan(files: [String]) -> [ScanResult] {
-        guard files.count > 1 else { return files.map { scan(file: $0) } }
+    /// Decodes `files` (in parallel) and scores the images among them, each in its own forward pass (see `batchSize`);
+    /// a file that cannot be decoded gets its error row and the others their results. Results are in the order of
+    /// `files`. `bytes[i]`, when
+    /// given, are file i's bytes already read (a journaled scan hashes them first).
+    public func scan(files: [String], bytes: [[UInt8]?]? = nil) -> [ScanResult] {
+        precondition(bytes == nil || bytes!.count == files.count, "scan(files:bytes:): one entry of bytes per file")
+        guard files.count > 1 else { return files.indices.map { scan(file: files[$0], bytes: bytes?[$0]) } }
         let start = DispatchTime.now().uptimeNanoseconds
         let decoded = Mutex<[Int: Result<DecodedImage, any Error>]>([:])
         let decoder = self.decoder
         DispatchQueue.concurrentPerform(iterations: files.count) { i in
-            let d = Result { try decoder.decode(path: files[i]) }
+            let d = Result { try bytes?[i].map { try decoder.decode(data: $0, name: files[i]) } ?? decoder.decode(path: files[i]) }
             decoded.withLock { $0[i] = d }
         }
         let outcomes = decoded.withLock { $0 }
@@ -134,7 +140,7 @@ public struct Scanner {
             }
         }
         if !images.isEmpty {
-            let perModel = detectors.map { $0.assess(images.map(\.image.image)) }
+            let perModel = detectors.map { d in images.map { d.assess($0.image.image) } }
             for (k, item) in images.enumerated() {
                 finish(&results[item.index], item.image, perModel.map { $0[k] })
             }

@@ -150,7 +150,7 @@ public final class ScanJournal {
 
     /// A result already recorded for the same bytes (another path), for identical files to be scored once.
     public func result(sha256: String) throws -> ScanResult? {
-        if let json = pendingByHash[sha256] { return try Self.decode(json) }
+        if let r = pendingByHash[sha256] ?? writing.result(sha256) { return r }
         if sha256.utf8.count == 64, try !mayHaveSeen(sha256) { return nil }
         return try db.read { db in
             try String.fetchOne(db, sql: "SELECT result FROM files WHERE sha256 = ? AND reused = 0 LIMIT 1", arguments: [sha256]).map(Self.decode)
@@ -158,39 +158,72 @@ public final class ScanJournal {
     }
 
     /// Rows not yet written: they are committed together, at most `commitEvery` rows or `commitSeconds` apart
-    /// (one transaction per file would cost more than scoring a small image). A killed scan loses at most these;
-    /// `--resume` scores them again.
-    private var pending: [(path: String, size: Int, mtime: Double, sha256: String?, json: String, reused: Bool, recorded: Double)] = []
-    private var pendingByHash: [String: String] = [:]
+    /// (one transaction per file would cost more than scoring a small image), by a writer thread while the scan goes
+    /// on (JSON encoding and SQLite off the scanning thread). A killed scan loses at most these and the batch being
+    /// written; `--resume` scores them again.
+    private typealias PendingRow = (result: ScanResult, size: Int, mtime: Double, sha256: String?, reused: Bool, recorded: Double)
+    private var pending: [PendingRow] = []
+    private var pendingByHash: [String: ScanResult] = [:]
     private var lastCommit = Date()
     public var commitEvery = 256
     public var commitSeconds = 0.5
+    /// Results of the batch the writer is committing (by hash, for `result(sha256:)`), and its first failure.
+    private final class Writing: @unchecked Sendable {
+        private let lock = NSLock()
+        private var byHash: [String: ScanResult] = [:]
+        private var firstError: (any Error)?
+        var error: (any Error)? { lock.withLock { firstError } }
+        func fail(_ e: any Error) { lock.withLock { if firstError == nil { firstError = e } } }
+        func result(_ h: String) -> ScanResult? { lock.withLock { byHash[h] } }
+        func add(_ d: [String: ScanResult]) { lock.withLock { for (h, r) in d where byHash[h] == nil { byHash[h] = r } } }
+        func remove(_ hashes: Dictionary<String, ScanResult>.Keys) { lock.withLock { for h in hashes { byHash[h] = nil } } }
+    }
+    private let writing = Writing()
+    private let writer = DispatchQueue(label: "aidetect.journal.writer")
 
     /// Records one file's outcome (replacing an older row of the same path); written within `commitSeconds`.
+    /// - Throws: the error of an earlier batch that could not be written.
     public func record(_ r: ScanResult, size: Int, mtime: Double, sha256: String?, reused: Bool = false) throws {
-        let json = String(decoding: try Self.encoder.encode(r), as: UTF8.self)
-        pending.append((r.path, size, mtime, sha256, json, reused, Date().timeIntervalSince1970))
+        if let e = writing.error { throw e }
+        pending.append((r, size, mtime, sha256, reused, Date().timeIntervalSince1970))
         if let sha256, !reused, pendingByHash[sha256] == nil {
-            pendingByHash[sha256] = json
+            pendingByHash[sha256] = r
             if sha256.utf8.count == 64 { remember(sha256) }
         }
-        if pending.count >= commitEvery || Date().timeIntervalSince(lastCommit) >= commitSeconds { try flush() }
+        if pending.count >= commitEvery || Date().timeIntervalSince(lastCommit) >= commitSeconds { handOff() }
     }
 
-    /// Writes the pending rows (one transaction). Call at the end of a scan.
-    public func flush() throws {
+    /// Gives the pending rows to the writer (one transaction), after the batch before them.
+    private func handOff() {
         lastCommit = Date()
         guard !pending.isEmpty else { return }
-        let rows = pending
-        try db.write { db in
-            let statement = try db.cachedStatement(
-                sql: "INSERT OR REPLACE INTO files (path, size, mtime, sha256, result, reused, recorded) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            for row in rows {
-                try statement.execute(arguments: [row.path, row.size, row.mtime, row.sha256, row.json, row.reused ? 1 : 0, row.recorded])
-            }
-        }
+        let rows = pending, hashes = pendingByHash
         pending.removeAll(keepingCapacity: true)
         pendingByHash.removeAll(keepingCapacity: true)
+        writing.add(hashes)
+        writer.async { [db, writing] in
+            do {
+                let json = try rows.map { String(decoding: try Self.encoder.encode($0.result), as: UTF8.self) }
+                try db.write { db in
+                    let statement = try db.cachedStatement(
+                        sql: "INSERT OR REPLACE INTO files (path, size, mtime, sha256, result, reused, recorded) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                    for (row, j) in zip(rows, json) {
+                        try statement.execute(arguments: [row.result.path, row.size, row.mtime, row.sha256, j, row.reused ? 1 : 0, row.recorded])
+                    }
+                }
+            } catch {
+                writing.fail(error)
+            }
+            writing.remove(hashes.keys)
+        }
+    }
+
+    /// Writes the pending rows and waits until every row is committed. Call at the end of a scan.
+    /// - Throws: the first error of a batch that could not be written.
+    public func flush() throws {
+        handOff()
+        writer.sync {}
+        if let e = writing.error { throw e }
     }
 
     deinit { try? flush() }
