@@ -13,7 +13,7 @@ step bash scripts/reproduce_studies.sh crossgen
 step bash scripts/reproduce_studies.sh fewshot
 step bash scripts/reproduce_stress.sh robustness
 step bash scripts/reproduce_stress.sh splice
-step "$AIDETECT" localise eval --data .cache/splice-bench256-test --split all --model bundled --tile-scan \
+step "$AIDETECT" localise eval --data .cache/splice-default-test --split all --model bundled --tile-scan \
   --training-data ../shared/data/bench256.tar,../shared/data/wild-train.tar,../shared/data/sdxl-fooocus-128.tar --training-split-seed 0 --window 64 --stride 32 --output results/localise/tile-scan
 step bash scripts/reproduce_studies.sh baselines
 step bash scripts/reproduce_studies.sh search

@@ -17,6 +17,7 @@ cd "$(dirname "$0")/.."
 # AIDETECT: another binary (e.g. a copy, so that rebuilding does not disturb a long run).
 A=${AIDETECT:-.build/release/aidetect}
 DATA=${DATA:-../shared/data}
+TRAIN_SETS="$DATA/bench256.tar,$DATA/wild-train.tar,$DATA/sdxl-fooocus-128.tar"   # what the bundled model trained on
 SYNTH=${SYNTH:-.cache/synth-cifar}/set
 STEP=${1:-all}
 R=results/robustness
@@ -66,8 +67,8 @@ if [[ $STEP == all || $STEP == attack ]]; then
 fi
 if [[ $STEP == all || $STEP == splice ]]; then
   $A splice --data "$DATA/bench256.tar" --count 600 --size 256 --output .cache/splice-bench256
-  # For the tile scan: only images of the default model's test split (bench256, standard split, seed 0).
-  $A splice --data "$DATA/bench256.tar" --from-split test --split-seed 0 --count 600 --size 256 --output .cache/splice-bench256-test
+  # For the tile scan: only images of the bundled model's test split (its three training sets, standard split, seed 0).
+  $A splice --data "$TRAIN_SETS" --from-split test --split-seed 0 --count 600 --size 256 --output .cache/splice-default-test
 fi
 if [[ $STEP == all || $STEP == localise ]]; then
   S=.cache/splice-bench256
@@ -78,8 +79,8 @@ if [[ $STEP == all || $STEP == localise ]]; then
   $A localise eval --data $S --model results/localise/fcn_resnet50/best.safetensors --output results/localise/fcn_resnet50
   # Every image of the test-only set (its own train/test labels only matter to the per-pixel models); --training-data
   # checks again that no real or pasted source is one the default model trained on.
-  $A localise eval --data .cache/splice-bench256-test --split all --model bundled --tile-scan \
-    --training-data "$DATA/bench256.tar" --training-split-seed 0 --window 64 --stride 32 --output results/localise/tile-scan
+  $A localise eval --data .cache/splice-default-test --split all --model bundled --tile-scan \
+    --training-data "$TRAIN_SETS" --training-split-seed 0 --window 64 --stride 32 --output results/localise/tile-scan
 fi
 if [[ $STEP == all || $STEP == explain ]]; then
   $A explain samples/*.jpg samples/*.jpeg samples/*.png samples/*.webp --method gradcam,guided,saliency --output results/explain || true

@@ -18,12 +18,13 @@ struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Inference slots; the default is the number of CPU cores.", valueName: "n")) var concurrency = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Requests that may wait for a slot.") var queue = 64
     @Option(help: "Seconds per request.") var timeout = 30.0
+    @Option(help: "Seconds a connection may send nothing (unfinished headers, a stalled upload, an unused keep-alive) before it is closed.") var idleTimeout = 30.0
     @Option(help: "On SIGTERM/SIGINT: seconds of answering new requests with 503 (and /healthz with 503 draining) before the listener closes; accepted requests always finish.") var drainSeconds = 2.0
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        guard maxBody > 0, maxPixels > 0, concurrency > 0, queue >= 0, timeout > 0, drainSeconds >= 0 else {
-            throw ValidationError("--max-body, --max-pixels, --concurrency and --timeout must be positive, --queue at least 0")
+        guard maxBody > 0, maxPixels > 0, concurrency > 0, queue >= 0, timeout > 0, drainSeconds >= 0, idleTimeout > 0 else {
+            throw ValidationError("--max-body, --max-pixels, --concurrency, --timeout and --idle-timeout must be positive, --queue and --drain-seconds at least 0")
         }
     }
 
@@ -39,6 +40,7 @@ struct ServeCommand: ParsableCommand {
         }
         var c = ServerConfiguration()
         c.host = host; c.port = port; c.maxBodyBytes = maxBody; c.concurrency = concurrency; c.maxQueue = queue; c.requestTimeout = timeout
+        c.idleTimeout = idleTimeout
         let drain = DrainState()
         let app = buildApplication(analyzer: analyzer, configuration: c, drain: drain)
         eprint("aidetect serve: http://\(host):\(port)/ (\(analyzer.names.joined(separator: ", ")))")

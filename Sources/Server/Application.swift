@@ -18,6 +18,9 @@ public struct ServerConfiguration: Sendable {
     public var requestTimeout = 30.0
     /// Files per batch request.
     public var maxBatchFiles = 64
+    /// Seconds a connection may send nothing (headers not finished, an upload stalled, keep-alive unused) before the
+    /// server closes it: slow or abandoned clients do not hold connections and buffers for ever.
+    public var idleTimeout = 30.0
     public init() {}
 }
 
@@ -175,7 +178,8 @@ public func buildApplication(analyzer: Analyzer, configuration: ServerConfigurat
             try await writer.finish(nil)
         })
     }
-    return Application(router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "aidetect"))
+    return Application(router: router, server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(configuration.idleTimeout * 1000)))),
+                       configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "aidetect"))
 }
 
 struct AnalyzeOptions {
