@@ -43,37 +43,30 @@ public struct JournaledScan {
         return n
     }
 
-    /// Scans `paths`, calling `handle` with each result in walk order. Files to score are decoded in parallel and
-    /// scored `scanner.batchSize` at a time (one forward pass per model), as a plain scan does.
+    /// Scans `paths`, calling `handle` with each result in walk order. A reading thread walks the tree and, for a
+    /// journaled scan, stats, reads and hashes the files a little ahead; the scanning thread decides in walk order
+    /// (resumed, identical bytes, to score), decodes the files to score in parallel and scores them
+    /// `scanner.batchSize` at a time, as a plain scan does.
     /// - Throws: `JournalError` or a database error when the journal cannot be written (the scan stops: a journal
     ///   that silently missed rows would break the resume guarantee).
     public mutating func run(_ paths: [String], _ handle: (ScanResult) -> Void) throws {
-        var failure: (any Error)?
-        var walker = scanner
-        let limits = scanner.decoder.limits
+        let ahead = ReadAhead(paths: paths, scanner: scanner, journal: journal, shard: shard)
+        defer { ahead.cancel() }
         var batch = Batch()
-        for p in paths where failure == nil {
-            walker.walkFiles(p) { found in
-                guard failure == nil else { return }
-                do {
-                    switch found {
-                    case .failure(let r):
-                        guard shard.contains(r.path) else { otherShards += 1; return }
-                        try journal?.record(r, size: 0, mtime: 0, sha256: nil)
-                        batch.slots.append(.done(r))
-                    case .file(let f):
-                        guard shard.contains(f) else { otherShards += 1; return }
-                        try prepare(f, limits: limits, into: &batch)
-                    }
-                    if batch.toScore >= max(1, scanner.batchSize) { try flush(&batch, handle) }
-                } catch { failure = error }
+        while let item = ahead.next() {
+            switch item {
+            case .failure(let r):
+                try journal?.record(r, size: 0, mtime: 0, sha256: nil)
+                batch.slots.append(.done(r))
+            case .file(let f):
+                try place(f, into: &batch)
+            case .error(let e):
+                throw e
             }
+            if batch.toScore >= max(1, scanner.batchSize) { try flush(&batch, handle) }
         }
-        skippedNonImages = walker.skippedNonImages
-        if failure == nil {
-            do { try flush(&batch, handle) } catch { failure = error }
-        }
-        if let failure { throw failure }
+        (skippedNonImages, otherShards) = ahead.counts
+        try flush(&batch, handle)
         try journal?.flush()
     }
 
@@ -93,42 +86,31 @@ public struct JournaledScan {
         var toScore = 0
     }
 
-    /// What the journal already knows of `f`, or what is left to score.
-    mutating func prepare(_ f: String, limits: ImageLimits, into batch: inout Batch) throws {
-        guard let journal else {
-            batch.slots.append(.score(path: f, bytes: nil, size: 0, mtime: 0, sha256: nil))
-            batch.toScore += 1
-            return
-        }
-        // stat(2) directly: FileManager's attributes also look up the owner's account names, for every file.
-        var st = stat()
-        let statted = stat(f, &st) == 0
-        let size = statted ? Int(st.st_size) : 0
-        let mtime = statted ? Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9 : 0
-        if let done = try journal.done(path: f, size: size, mtime: mtime) {
+    /// Puts a file read ahead into the batch: its journal row (resumed), the result of identical bytes scored
+    /// before (in the journal or earlier in this batch), or a place among the files to score.
+    mutating func place(_ f: ReadAhead.File, into batch: inout Batch) throws {
+        if let done = f.done {
             resumed += 1
             batch.slots.append(.done(done))
             return
         }
-        // Over the size limit, or unreadable: the scanner reports it without the bytes being read here.
-        guard size <= limits.maxBytes, let data = FileManager.default.contents(atPath: f) else {
-            batch.slots.append(.score(path: f, bytes: nil, size: size, mtime: mtime, sha256: nil))
+        guard let journal, let bytes = f.bytes, let hash = f.sha256 else {
+            // No journal, or over the size limit, or unreadable: the scanner reads it and reports what is wrong.
+            batch.slots.append(.score(path: f.path, bytes: f.bytes, size: f.size, mtime: f.mtime, sha256: nil))
             batch.toScore += 1
             return
         }
-        let bytes = [UInt8](data)
-        let hash = sha256Hex(bytes)
         if let same = try journal.result(sha256: hash) {
             // Identical bytes scored before: the same outcome, under this path.
-            let r = Self.copy(same, to: f)
-            try journal.record(r, size: size, mtime: mtime, sha256: hash, reused: true)
+            let r = Self.copy(same, to: f.path)
+            try journal.record(r, size: f.size, mtime: f.mtime, sha256: hash, reused: true)
             reused += 1
             batch.slots.append(.done(r))
         } else if let first = batch.pendingHashes[hash] {
-            batch.slots.append(.copy(of: first, path: f, size: size, mtime: mtime, sha256: hash))
+            batch.slots.append(.copy(of: first, path: f.path, size: f.size, mtime: f.mtime, sha256: hash))
         } else {
             batch.pendingHashes[hash] = batch.slots.count
-            batch.slots.append(.score(path: f, bytes: bytes, size: size, mtime: mtime, sha256: hash))
+            batch.slots.append(.score(path: f.path, bytes: bytes, size: f.size, mtime: f.mtime, sha256: hash))
             batch.toScore += 1
         }
     }
@@ -164,5 +146,120 @@ public struct JournaledScan {
         var same = result
         same.error = same.error?.replacingOccurrences(of: result.path, with: path)
         return ScanResult(copying: same, path: path)
+    }
+}
+
+/// The walk of a scan on a thread of its own, a bounded number of files ahead of the scanning thread: the files of
+/// this shard in walk order, each with its size and modification time, its journal row when it is done already,
+/// and otherwise (journaled scans) its bytes and SHA-256. Memory stays bounded (`depth` files).
+final class ReadAhead: @unchecked Sendable {
+    struct File {
+        let path: String
+        var size = 0, mtime = 0.0
+        var done: ScanResult?
+        var bytes: [UInt8]?
+        var sha256: String?
+    }
+    enum Item { case file(File), failure(ScanResult), error(any Error) }
+
+    private let condition = NSCondition()
+    private var items: [Item] = []
+    private var finished = false, cancelled = false
+    private var skipped = 0, others = 0
+    private let depth = 64
+
+    private let scanner: Detection.Scanner
+    private let journal: ScanJournal?
+    private let shard: Shard
+
+    init(paths: [String], scanner: Detection.Scanner, journal: ScanJournal?, shard: Shard) {
+        self.scanner = scanner
+        self.journal = journal
+        self.shard = shard
+        let thread = Thread { [self] in walk(paths) }
+        thread.start()
+    }
+
+    private func walk(_ paths: [String]) {
+        let limits = scanner.decoder.limits
+        var walker = scanner
+        var failed = false
+        for p in paths where !failed && !isCancelled {
+            walker.walkFiles(p) { found in
+                guard !failed && !isCancelled else { return }
+                switch found {
+                case .failure(let r):
+                    guard shard.contains(r.path) else { others += 1; return }
+                    push(.failure(r))
+                case .file(let path):
+                    guard shard.contains(path) else { others += 1; return }
+                    guard let journal else { push(.file(File(path: path))); return }
+                    do { push(.file(try Self.read(path, journal: journal, limits: limits))) } catch {
+                        failed = true
+                        push(.error(error))
+                    }
+                }
+            }
+        }
+        condition.lock()
+        skipped = walker.skippedNonImages
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// stat(2) (FileManager's attributes also look up the owner's account names, for every file), the journal's row
+    /// when the file is unchanged, else its bytes and hash (not for a file over the size limit or unreadable).
+    static func read(_ path: String, journal: ScanJournal, limits: ImageLimits) throws -> File {
+        var st = stat()
+        var f = File(path: path)
+        if stat(path, &st) == 0 {
+            f.size = Int(st.st_size)
+            f.mtime = Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9
+        }
+        if let done = try journal.done(path: path, size: f.size, mtime: f.mtime) {
+            f.done = done
+        } else if f.size <= limits.maxBytes, let data = FileManager.default.contents(atPath: path) {
+            let bytes = [UInt8](data)
+            f.bytes = bytes
+            f.sha256 = sha256Hex(bytes)
+        }
+        return f
+    }
+
+    private var isCancelled: Bool { condition.lock(); defer { condition.unlock() }; return cancelled }
+
+    private func push(_ item: Item) {
+        condition.lock()
+        while items.count >= depth && !cancelled { condition.wait() }
+        if !cancelled { items.append(item) }
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The next item in walk order, or nil at the end.
+    func next() -> Item? {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.isEmpty && !finished && !cancelled { condition.wait() }
+        guard !items.isEmpty else { return nil }
+        let item = items.removeFirst()
+        condition.broadcast()
+        return item
+    }
+
+    /// Files passed over for their extension, and files of other shards (once the walk has ended).
+    var counts: (skipped: Int, otherShards: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        while !finished && !cancelled { condition.wait() }
+        return (skipped, others)
+    }
+
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
     }
 }
