@@ -22,21 +22,9 @@ struct DrainTests {
     }
 
     @Test(.timeLimit(.minutes(3))) func sigtermDrainsAcceptedRequestsAndRefusesNewOnes() async throws {
-        let port = 20_000 + Int.random(in: 0..<20_000)
-        let p = Process()
-        p.executableURL = TestSupport.repositoryRoot.appendingPathComponent(".build/debug/aidetect")
-        p.arguments = ["serve", "--port", "\(port)", "--models", "bundled", "--concurrency", "1", "--drain-seconds", "8"]
-        p.currentDirectoryURL = TestSupport.repositoryRoot
         let err = Pipe()
-        p.standardError = err
-        try p.run()
+        let (p, port) = try await startServer(["--models", "bundled", "--concurrency", "1", "--drain-seconds", "8"], stderr: err)
         defer { if p.isRunning { p.terminate() } }
-        var up = false
-        for _ in 0..<300 where !up {
-            up = (try? await Self.get(port, "/healthz"))?.0 == 200
-            if !up { try await Task.sleep(for: .milliseconds(200)) }
-        }
-        try #require(up, "the server did not come up")
         let image = try Data(contentsOf: TestSupport.repositoryRoot.appendingPathComponent("samples/real-P1000827.jpg"))
 
         // Six requests through one inference slot: most of them are queued when SIGTERM arrives.
@@ -59,4 +47,21 @@ struct DrainTests {
         let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(log.contains("drained"), "\(log)")
     }
+}
+
+/// Starts `aidetect serve` with `arguments` on a random port and waits until /healthz answers 200 (at most a minute).
+func startServer(_ arguments: [String], stderr: Any = FileHandle.nullDevice) async throws -> (Process, Int) {
+    let port = 20_000 + Int.random(in: 0..<20_000)
+    let p = Process()
+    p.executableURL = TestSupport.repositoryRoot.appendingPathComponent(".build/debug/aidetect")
+    p.arguments = ["serve", "--port", "\(port)"] + arguments
+    p.currentDirectoryURL = TestSupport.repositoryRoot
+    p.standardError = stderr
+    try p.run()
+    for _ in 0..<300 {
+        if (try? await DrainTests.get(port, "/healthz"))?.0 == 200 { return (p, port) }
+        try await Task.sleep(for: .milliseconds(200))
+    }
+    p.terminate()
+    throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "aidetect serve did not answer /healthz on port \(port) within a minute"])
 }

@@ -50,20 +50,8 @@ struct ServerAbuseTests {
     }
 
     @Test(.timeLimit(.minutes(3))) func slowAndAbandonedClientsDoNotStarveOthers() async throws {
-        let port = 20_000 + Int.random(in: 0..<20_000)
-        let p = Process()
-        p.executableURL = TestSupport.repositoryRoot.appendingPathComponent(".build/debug/aidetect")
-        p.arguments = ["serve", "--port", "\(port)", "--models", "bundled", "--idle-timeout", "4", "--drain-seconds", "0"]
-        p.currentDirectoryURL = TestSupport.repositoryRoot
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let (p, port) = try await startServer(["--models", "bundled", "--idle-timeout", "4", "--drain-seconds", "0"])
         defer { if p.isRunning { p.terminate() } }
-        var up = false
-        for _ in 0..<300 where !up {
-            up = (try? await Self.get(port, "/healthz"))?.0 == 200
-            if !up { try await Task.sleep(for: .milliseconds(200)) }
-        }
-        try #require(up, "the server did not come up")
         let before = Self.rssMB(p.processIdentifier)
 
         // 100 clients that never finish their headers, 100 that promise 5 MB and stop after 64 KB, one 200 KB header.
