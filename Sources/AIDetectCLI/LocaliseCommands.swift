@@ -125,7 +125,7 @@ struct LocaliseEvaluate: ParsableCommand {
                 let unseen = try Set(Dataset.load(trainingData).standardSplit(seed: trainingSplitSeed).test.samples.map(\.id))
                 let before = items.count
                 items = items.filter { unseen.contains($0.real) && ($0.fake.isEmpty || unseen.contains($0.fake)) }
-                scope += ", sources in the test split of \((trainingData as NSString).lastPathComponent) (seed \(trainingSplitSeed))"
+                scope += ", sources in the test split of \(Dataset.setNames(trainingData)) (seed \(trainingSplitSeed))"
                 logLine("tile scan: \(items.count) of \(before) images have their real and pasted sources in the detector's test split; the rest are left out")
                 guard !items.isEmpty else {
                     throw ValidationError("no image of \(data) (\(split)) comes only from \(trainingData)'s test split; build one with splice --from-split test")

@@ -151,7 +151,8 @@ public struct JournaledScan {
 
 /// The walk of a scan on a thread of its own, a bounded number of files ahead of the scanning thread: the files of
 /// this shard in walk order, each with its size and modification time, its journal row when it is done already,
-/// and otherwise (journaled scans) its bytes and SHA-256. Memory stays bounded (`depth` files).
+/// and otherwise (journaled scans) its bytes and SHA-256. Memory stays bounded: at most `depth` files and, beyond
+/// the first file waiting, `byteBudget` bytes of them (64 camera photos would otherwise be a gigabyte).
 final class ReadAhead: @unchecked Sendable {
     struct File {
         let path: String
@@ -165,8 +166,8 @@ final class ReadAhead: @unchecked Sendable {
     private let condition = NSCondition()
     private var items: [Item] = []
     private var finished = false, cancelled = false
-    private var skipped = 0, others = 0
-    private let depth = 64
+    private var skipped = 0, others = 0, queuedBytes = 0
+    private let depth = 64, byteBudget = 64 << 20
 
     private let scanner: Detection.Scanner
     private let journal: ScanJournal?
@@ -230,9 +231,14 @@ final class ReadAhead: @unchecked Sendable {
     private var isCancelled: Bool { condition.lock(); defer { condition.unlock() }; return cancelled }
 
     private func push(_ item: Item) {
+        let size: Int
+        if case .file(let f) = item { size = f.bytes?.count ?? 0 } else { size = 0 }
         condition.lock()
-        while items.count >= depth && !cancelled { condition.wait() }
-        if !cancelled { items.append(item) }
+        while !items.isEmpty && (items.count >= depth || queuedBytes + size > byteBudget) && !cancelled { condition.wait() }
+        if !cancelled {
+            items.append(item)
+            queuedBytes += size
+        }
         condition.broadcast()
         condition.unlock()
     }
@@ -244,6 +250,7 @@ final class ReadAhead: @unchecked Sendable {
         while items.isEmpty && !finished && !cancelled { condition.wait() }
         guard !items.isEmpty else { return nil }
         let item = items.removeFirst()
+        if case .file(let f) = item { queuedBytes -= f.bytes?.count ?? 0 }
         condition.broadcast()
         return item
     }
