@@ -199,8 +199,8 @@ public enum FrozenFeatures {
     nonisolated(unsafe) static var embedCalls = 0
 
     /// Gathers the rows each rank embedded for its shard of `everything` and hands every rank rank 0's whole table
-    /// (its cached rows, then the new ones in `everything`'s order). `failed` runs on rank 0 for each image no rank
-    /// could embed.
+    /// (its cached rows, then the new ones in `everything`'s order). `failed` runs on rank 0 for each image another
+    /// rank could not embed.
     static func gather(_ group: ProcessGroup, exchange: String, everything: [Sample], mine: Range<Int>, ids: [String], features: Tensor,
                        embedded: Set<String>, width: Int, failed: (Sample) -> Void) throws -> ([String], Tensor) {
         let n = everything.count
@@ -223,7 +223,8 @@ public enum FrozenFeatures {
             let cached = ids.filter { !embedded.contains($0) }
             let cachedRows = cached.isEmpty ? Tensor.zeros([0, width]) : features.indexSelect(axis: 0, Tensor(cached.map { Int64(row[$0]!) }))
             let ok = (0..<n).filter { have[$0] > 0.5 }
-            for i in 0..<n where have[i] <= 0.5 { failed(everything[i]) }
+            // Rank 0's own failures were reported as they happened.
+            for i in 0..<n where have[i] <= 0.5 && !mine.contains(i) { failed(everything[i]) }
             finalIds = cached + ok.map { everything[$0].id }
             final = concatenated([cachedRows, gathered.indexSelect(axis: 0, Tensor(ok.map { Int64($0) }))], axis: 0)
             try group.setValue(try JSONEncoder().encode(finalIds), for: exchange + "-ids")

@@ -148,6 +148,7 @@ public final class Trainer {
     /// Runs (or resumes) training. Returns the epoch records.
     @discardableResult
     public func run(resume: Bool = false) throws -> [TrainRecord] {
+        let log = isLeader ? self.log : { _ in }   // rank 0 speaks for a group
         try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         // Split the whole set first, then leave generators out and cap: the test split stays that of the full set
         // (what `eval --split test` scores), whatever is excluded.
@@ -292,8 +293,8 @@ public final class Trainer {
                                      imagesPerSecond: Double(seen) / max(elapsed, 1e-9), seconds: elapsed)
             state.history.append(record)
             if isLeader { appendLog(record) }
-            if isLeader { log(String(format: "epoch %d/%d  train loss %.4f  val loss %.4f  val acc %.3f  val AUC %.3f  %.1f img/s",
-                       record.epoch, config.epochs, record.trainLoss, vLoss, m.accuracy, m.rocAUC ?? .nan, record.imagesPerSecond)) }
+            log(String(format: "epoch %d/%d  train loss %.4f  val loss %.4f  val acc %.3f  val AUC %.3f  %.1f img/s",
+                       record.epoch, config.epochs, record.trainLoss, vLoss, m.accuracy, m.rocAUC ?? .nan, record.imagesPerSecond))
             state.epoch += 1
             state.batch = 0
             if vLoss < state.bestValidationLoss - 1e-6 {
@@ -306,7 +307,7 @@ public final class Trainer {
                 state.epochsSinceBest += 1
             }
             if state.epochsSinceBest >= config.patience {
-                if isLeader { log("early stop: no validation improvement for \(config.patience) epochs") }
+                log("early stop: no validation improvement for \(config.patience) epochs")
                 state.finished = true
             }
             if state.epoch >= config.epochs { state.finished = true }

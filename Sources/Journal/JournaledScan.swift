@@ -63,7 +63,9 @@ public struct JournaledScan {
             case .error(let e):
                 throw e
             }
-            if batch.toScore >= max(1, scanner.batchSize) { try flush(&batch, handle) }
+            // Rows that need no scoring (resumed, reused, unreadable) go out at once when nothing waits to be scored, so a
+            // resumed scan streams its rows and holds none of them; otherwise when enough files wait to be scored.
+            if batch.toScore == 0 || batch.toScore >= max(1, scanner.batchSize) { try flush(&batch, handle) }
         }
         (skippedNonImages, otherShards) = ahead.counts
         try flush(&batch, handle)
