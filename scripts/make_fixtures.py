@@ -359,6 +359,12 @@ def make_models():
     record("resnet18", torchvision.models.resnet18(num_classes=1), (2, 3, 64, 64))
     record("resnet50", torchvision.models.resnet50(num_classes=1), (1, 3, 64, 64))
     record("resnext50_32x4d", torchvision.models.resnext50_32x4d(num_classes=1), (1, 3, 64, 64))
+    record("resnext101_32x8d", torchvision.models.resnext101_32x8d(num_classes=1), (1, 3, 32, 32))
+    import timm  # the reference layout for Swin (pip install timm into the peer venv; make fixtures does)
+    swin = timm.create_model("swin_tiny_patch4_window7_224", pretrained=False, num_classes=1)
+    record("swin_tiny_patch4_window7_224", swin, (1, 3, 224, 224))
+    with torch.no_grad():  # the pooled 768-d features too: one logit alone is a thin check
+        T["swin_tiny_patch4_window7_224/features"] = swin.forward_features(T["swin_tiny_patch4_window7_224/in"]).mean((1, 2))
     record("fcn_resnet50", torchvision.models.segmentation.fcn_resnet50(weights=None, weights_backbone=None,
                                                                         num_classes=1, aux_loss=False), (1, 3, 48, 40))
     record("resnet20", CifarResNet(20), (2, 3, 32, 32))

@@ -94,7 +94,7 @@ public enum ModelError: Error, LocalizedError, Equatable {
 /// The model zoo, by timm-style name (`resnet18`, `vit_small_patch16_224`, a tag after a dot is ignored
 /// for lookup: `resnet18.aidetect_v1`).
 public enum ModelRegistry {
-    public static let entries: [ModelEntry] = baselineEntries + resnetEntries + cifarResNetEntries + vitEntries
+    public static let entries: [ModelEntry] = baselineEntries + resnetEntries + cifarResNetEntries + vitEntries + swinEntries
         + denseEntries + efficientNetEntries + clipEntries
 
     public static var names: [String] { entries.map(\.name) }

@@ -149,4 +149,8 @@ let resnetEntries: [ModelEntry] = [
                defaultClasses: 1, preprocessing: .imagenet, dense: false) {
         ResNet(block: .bottleneck, counts: [3, 4, 6, 3], classes: $0.classes ?? 1, groups: 32, widthPerGroup: 4)
     },
+    ModelEntry(name: "resnext101_32x8d", summary: "ResNeXt-101 32x8d (torchvision layout)", reference: "Xie et al. 2017",
+               defaultClasses: 1, preprocessing: .imagenet, dense: false) {
+        ResNet(block: .bottleneck, counts: [3, 4, 23, 3], classes: $0.classes ?? 1, groups: 32, widthPerGroup: 8)
+    },
 ]

@@ -41,8 +41,19 @@ struct ModelParityTests {
     }
 
     @Test func fixturesCoverTheMainFamilies() {
-        for n in ["resnet18", "resnet50", "resnext50_32x4d", "fcn_resnet50", "resnet20", "vit_tiny_patch4_32", "lenet_baseline", "efficientnet_lite0"] {
+        for n in ["resnet18", "resnet50", "resnext50_32x4d", "resnext101_32x8d", "swin_tiny_patch4_window7_224", "fcn_resnet50", "resnet20", "vit_tiny_patch4_32", "lenet_baseline", "efficientnet_lite0"] {
             #expect(Self.names.contains(n), "no parity fixture for \(n)")
         }
+    }
+
+    /// Swin-T against timm's implementation beyond the single logit: the pooled 768-d features of the same input.
+    @Test func swinFeaturesMatchTimm() throws {
+        let model = try #require(try ModelRegistry.create("swin_tiny_patch4_window7_224") as? SwinTransformer)
+        seededFill(model)
+        let f = withNoGrad { model.features(Self.fx["swin_tiny_patch4_window7_224/in"]!).mean(axes: [1, 2]) }
+        let expected = try #require(Self.fx["swin_tiny_patch4_window7_224/features"])
+        #expect(f.shape == [1, 768])
+        let c = TestSupport.allClose(f, expected, rtol: 1e-3, atol: 1e-4)
+        #expect(c.ok, "\(c.message)")
     }
 }

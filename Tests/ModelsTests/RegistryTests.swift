@@ -20,6 +20,7 @@ struct RegistryTests {
 
     @Test func registryIsComplete() {
         let expected = ["mlp_baseline", "lenet_baseline", "cifake_cnn", "resnet18", "resnet34", "resnet50", "resnext50_32x4d",
+                        "resnext101_32x8d", "swin_tiny_patch4_window7_224", "swin_small_patch4_window7_224",
                         "resnet20", "resnet32", "resnet44", "resnet56", "vit_tiny_patch16_224", "vit_small_patch16_224",
                         "vit_base_patch16_224", "vit_tiny_patch4_32", "fcn_resnet50", "unet_small", "efficientnet_lite0", "clip_vit_b16",
                         "clip_vit_b16_layers"]
@@ -109,5 +110,35 @@ struct RegistryTests {
         #expect(m.setFeatureHook("encoder.resblocks.10") { reached = true; return $0 })
         _ = withNoGrad { m(x) }
         #expect(reached)
+    }
+
+    /// Swin at sizes that are not multiples of the window: the patch embedding and the windows pad (as timm's dynamic
+    /// path does), a stage that fits in one window does not shift, and each stage's hook sees NCHW.
+    @Test func swinTakesAnySizeAndHooksSeeStages() throws {
+        let m = try #require(try ModelRegistry.create("swin_tiny_patch4_window7_224") as? SwinTransformer)
+        m.eval()
+        var shapes: [String: [Int]] = [:]
+        for i in 0..<4 { #expect(m.setFeatureHook("layers.\(i)") { shapes["layers.\(i)"] = $0.shape; return $0 }) }
+        let y = withNoGrad { m(Generator(seed: 4).randn([1, 3, 70, 50])) }
+        #expect(y.shape == [1, 1] && y.isfinite().all().item() == 1)
+        // 70x50 -> patches 18x13 -> 9x7 -> 5x4 -> 3x2
+        #expect(shapes["layers.0"] == [1, 96, 18, 13])
+        #expect(shapes["layers.3"] == [1, 768, 3, 2])
+    }
+
+    /// The shifted-window mask separates exactly the tokens that the cyclic roll brought together: on a 14x14 grid
+    /// with 7x7 windows and a shift of 3, tokens of the top-left window all came from one region, while the bottom-right
+    /// window mixes four regions (rows and columns 7-10 vs 11-13 of the rolled map).
+    @Test func swinShiftMaskSeparatesRolledRegions() {
+        let block = SwinBlock(dimensions: 8, heads: 2, window: 7, shift: 3)
+        let mask = block.attentionMask(height: 14, width: 14, shiftY: 3, shiftX: 3)!
+        #expect(mask.shape == [4, 49, 49])
+        #expect(mask[0].abs().sum().item() == 0, "the top-left window holds one region")
+        let last = mask[3]
+        // token (0,0) of the last window (rolled row 7, col 7) vs token (4,4) (row 11, col 11): different regions
+        #expect(last[0][4 * 7 + 4].item() == -100)
+        #expect(last[0][3 * 7 + 3].item() == 0, "rows and columns 7-10 are one region")
+        #expect(block.attentionMask(height: 14, width: 14, shiftY: 0, shiftX: 0) == nil)
+        #expect(SwinWindowAttention.relativePositionIndex(window: 2) == [4, 3, 1, 0, 5, 4, 2, 1, 7, 6, 4, 3, 8, 7, 5, 4])
     }
 }
