@@ -6,7 +6,7 @@ import Studies
 struct Study: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Reproduce the studies' experiments (JSON, Markdown and HTML under --output; resumable).",
-        subcommands: [CrossGenCommand.self, FewShotCommand.self, SearchCommand.self, BaselinesCommand.self])
+        subcommands: [CrossGenCommand.self, FewShotCommand.self, SearchCommand.self, BaselinesCommand.self, Img2ImgStudyCommand.self])
 }
 
 /// Options shared by the cross-generator and few-shot studies.
@@ -134,5 +134,35 @@ struct BaselinesCommand: ParsableCommand {
         let r = try s.run()
         print((try? String(contentsOfFile: output + "/baselines.md", encoding: .utf8)) ?? "")
         print("\(Int(r.seconds)) s; \(output)/baselines.{json,md,html}")
+    }
+}
+
+struct Img2ImgStudyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "img2img",
+        abstract: "Study 004: a detector trained on img2img pairs (each fake beside the real it was made from) vs on unpaired data of the same size; detection by strength.",
+        discussion: "DATA is the manifest.csv of `aidetect synth img2img`. Writes OUTPUT/img2img.{json,md,html}; runs resume.")
+    @Option(help: "The img2img set's manifest.csv.") var data: String
+    @Option(help: "Registry model.") var model = "resnet34"
+    @Option var epochs = 10
+    @Option var batchSize = 32
+    @Option(name: .customLong("lr")) var learningRate = 1e-3
+    @Option var patience = 3
+    @Option(help: "Seeds, comma-separated (weights and batch order; the split stays).") var seeds = "0"
+    @Option(help: "At most this many training pairs per arm.") var cap: Int?
+    @Option var output = "results/img2img"
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        runtime.apply()
+        var c = Img2ImgStudy.Config(data: data)
+        c.model = model; c.epochs = epochs; c.batchSize = batchSize; c.learningRate = learningRate; c.patience = patience; c.cap = cap
+        c.seeds = seeds.split(separator: ",").compactMap { UInt64($0) }
+        guard !c.seeds.isEmpty else { throw ValidationError("--seeds needs at least one seed") }
+        var s = Img2ImgStudy(config: c, directory: output)
+        s.log = { logLine($0) }
+        let r = try s.run()
+        print(Img2ImgStudy.markdown(r))
+        print("\(output)/img2img.{json,md,html}")
     }
 }

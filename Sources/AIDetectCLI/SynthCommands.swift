@@ -9,7 +9,7 @@ import Torch
 struct Synth: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train generators (DCGAN, WGAN-GP, SNGAN, DDPM) on real images and write a labelled set of their fakes.",
-        subcommands: [SynthTrain.self, SynthSample.self, SynthScore.self, SynthBuild.self])
+        subcommands: [SynthTrain.self, SynthSample.self, SynthScore.self, SynthBuild.self, SynthImg2Img.self])
 }
 
 /// Options shared by `synth train` and `synth build`.
@@ -181,5 +181,40 @@ struct SynthBuild: ParsableCommand {
         let r = try w.write(runs: families.map { ($0.rawValue, "\(output)/runs/\($0.rawValue)") }, reals: training.data,
                             realGenerators: training.realGenerators?.split(separator: ",").map(String.init) ?? [])
         print("set: \(r.fakes) fakes, \(r.reals) reals in \(output)/set (manifest.csv)")
+    }
+}
+
+struct SynthImg2Img: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "img2img",
+        abstract: "Paired img2img data (SDEdit): each real of --data noised to each --strength and denoised by a DDPM run.",
+        discussion: """
+            Writes OUTPUT/real/<generator>/NNNNNN.png, OUTPUT/fake/ddpm-img2img-sS.SS/NNNNNN.png and OUTPUT/manifest.csv (a real and \
+            its variants share a split group). The DDPM's U-Net is convolutional, so a 32 px run also works on 64 px images. \
+            Both sides get one JPEG pass (--jpeg-quality) saved as PNG. Resumable.
+            """)
+    @Option(name: .customLong("run"), help: "DDPM training folder (synth train / synth build).") var runDirectory: String
+    @Option(help: "Real images to pair (folder, tar, tar.gz or CSV; only reals are used).") var data: String
+    @Option(help: "Strengths in (0, 1], comma-separated.") var strength = "0.3,0.5,0.7"
+    @Option(help: "Image side in pixels (multiple of 4).") var size = 32
+    @Option(help: "Reals to pair.") var count = 1000
+    @Option(help: "DDIM steps of a full (strength 1) run; a run at strength s takes about s times as many.") var ddimSteps = 50
+    @Option(help: "JPEG quality of the last pass on both sides; 0 = none.") var jpegQuality = 90
+    @Option var seed: UInt64 = 0
+    @Option var output: String
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        runtime.apply()
+        let strengths = strength.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard !strengths.isEmpty, strengths.allSatisfy({ $0 > 0 && $0 <= 1 }) else {
+            throw ValidationError("--strength needs values in (0, 1], e.g. 0.3,0.5,0.7")
+        }
+        guard size > 0, size % 4 == 0 else { throw ValidationError("--size must be a positive multiple of 4") }
+        var w = Img2ImgSetWriter(output: output, strengths: strengths)
+        w.size = size; w.count = count; w.ddimSteps = ddimSteps; w.jpegQuality = jpegQuality > 0 ? jpegQuality : nil; w.seed = seed
+        w.log = { logLine($0) }
+        let r = try w.write(run: runDirectory, reals: try Dataset.load(data, nearDuplicates: false))
+        print("\(r.pairs) reals, \(r.fakes) img2img fakes in \(output) (manifest.csv), \(Int(r.seconds)) s")
     }
 }

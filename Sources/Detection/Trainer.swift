@@ -14,6 +14,9 @@ public struct TrainConfig: Sendable, Codable, Equatable {
     public var filters: Int?
     public var dense: [Int]?
     public var inputSize: Int?
+    /// Overrides the model's crop fraction (1: the input is resized, never cropped; with `inputSize` equal to the
+    /// images' side, they are fed at native size, as the img2img study does).
+    public var cropFraction: Double?
     /// Weight initialisation, batch order and augmentation.
     public var seed: UInt64 = 0
     /// The train / validation / test split (`Dataset.split`), separate from `seed` so that runs over several
@@ -122,6 +125,7 @@ public final class Trainer {
     func preprocessing(_ entry: ModelEntry) -> Preprocessing {
         var p = entry.preprocessing
         if let s = config.inputSize { p.inputSize = s }
+        if let f = config.cropFraction { p.cropFraction = f }
         if p.policy == .tile || p.policy == .native { p.policy = .resizeCenterCrop }
         return p
     }

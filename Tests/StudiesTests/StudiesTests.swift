@@ -154,3 +154,63 @@ struct SearchAndBaselineTests {
         #expect(rows[2].test.accuracy > 0.8)
     }
 }
+
+/// Study 004 on a toy img2img set: 60 pairs, each real a gradient and its "variants" the same gradient with a
+/// checkerboard whose amplitude grows with the strength. The paired arm trains on fakes made from its own
+/// training reals, the unpaired arm on fakes of other pairs; neither sees a test pair; detection rises with strength.
+struct Img2ImgStudyTests {
+    @Test func pairedAndUnpairedArmsOnToyPairs() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("img2img-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        var rng = SplitMix64(seed: 5)
+        var rows = ["path,label,generator,group,strength,source"]
+        let strengths = [("ddpm-img2img-s0.10", 6.0), ("ddpm-img2img-s0.50", 40.0)]
+        for d in ["real/toy"] + strengths.map({ "fake/\($0.0)" }) {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(d), withIntermediateDirectories: true)
+        }
+        for i in 0..<60 {
+            let base = rng.uniform(40, 160), tilt = rng.uniform(0.5, 2)
+            func image(_ amplitude: Double) -> Image {
+                var px = [UInt8](repeating: 0, count: 32 * 32 * 3)
+                for y in 0..<32 { for x in 0..<32 { for c in 0..<3 {
+                    let v = base + tilt * Double(x + y) + Double(5 * c) + ((x + y) % 2 == 0 ? amplitude : 0)
+                    px[(y * 32 + x) * 3 + c] = UInt8(min(255, max(0, v)))
+                } } }
+                return Image(width: 32, height: 32, pixels: px)
+            }
+            let name = String(format: "%06d.png", i), group = String(format: "pair-%06d", i)
+            try Data(ImageEncoder.png(image(0))).write(to: root.appendingPathComponent("real/toy/\(name)"))
+            rows.append("real/toy/\(name),real,toy,\(group),,src\(i)")
+            for (gen, amplitude) in strengths {
+                try Data(ImageEncoder.png(image(amplitude))).write(to: root.appendingPathComponent("fake/\(gen)/\(name)"))
+                rows.append("fake/\(gen)/\(name),fake,\(gen),\(group),,src\(i)")
+            }
+        }
+        let manifest = root.appendingPathComponent("manifest.csv").path
+        try (rows.joined(separator: "\n") + "\n").write(toFile: manifest, atomically: true, encoding: .utf8)
+        var c = Img2ImgStudy.Config(data: manifest)
+        c.model = "lenet_baseline"; c.epochs = 6; c.batchSize = 8; c.learningRate = 3e-3; c.patience = 6
+        let out = root.appendingPathComponent("study").path
+        let r = try Img2ImgStudy(config: c, directory: out).run()
+        #expect(r.testPairs == 12 && r.validationPairs == 6 && r.trainPairs == 21)
+        #expect(Set(r.arms.keys) == ["paired", "unpaired"])
+        // Which pairs each arm trained on, from the manifests it wrote.
+        func trainGroups(_ arm: String) throws -> (reals: Set<String>, fakes: Set<String>, test: Set<String>) {
+            let d = try Dataset.load(out + "/runs/\(arm)/seed-0/data.csv")
+            let train = d.samples.filter { $0.pinnedSplit == .train }
+            // The pair is the file name (NNNNNN.png) on both sides.
+            func pair(_ s: Sample) -> String { (s.id as NSString).lastPathComponent }
+            return (Set(train.filter { $0.label == .real }.map(pair)), Set(train.filter { $0.label == .fake }.map(pair)),
+                    Set(d.samples.filter { $0.pinnedSplit == .test }.map(pair)))
+        }
+        let paired = try trainGroups("paired"), unpaired = try trainGroups("unpaired")
+        #expect(paired.reals == paired.fakes && paired.reals.count == 21, "paired: every training fake's source is a training real")
+        #expect(unpaired.reals == paired.reals && unpaired.fakes.isDisjoint(with: unpaired.reals) && unpaired.fakes.count == 21)
+        #expect(paired.test.isDisjoint(with: paired.reals.union(unpaired.fakes)) && paired.test.count == 12)
+        // The planted signal is learnt, and the stronger edit is the easier one to detect.
+        let weak = r.strengths.first { $0.strength.hasSuffix("0.10") }!, strong = r.strengths.first { $0.strength.hasSuffix("0.50") }!
+        #expect((strong.rocAUC["paired"] ?? 0) > 0.9 && (strong.rocAUC["paired"] ?? 0) >= (weak.rocAUC["paired"] ?? 1) - 1e-9)
+        #expect(FileManager.default.fileExists(atPath: out + "/img2img.md"))
+    }
+}
+

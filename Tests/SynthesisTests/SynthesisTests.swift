@@ -193,6 +193,42 @@ struct SynthTrainingTests {
     }
 }
 
+/// SDEdit img2img from a DDPM run: the variant stays close to its real at low strength and drifts as strength grows;
+/// the set writer pairs every real with one variant per strength in one split group.
+struct Img2ImgTests {
+    @Test func strengthControlsDistanceAndPairsShareAGroup() throws {
+        let root = try makeRealSet(24)
+        defer { try? FileManager.default.removeItem(at: root) }
+        var c = SynthConfig(family: .ddpm, data: root.path)
+        c.width = 8; c.batchSize = 4; c.steps = 2; c.heldOutReal = 4; c.diffusionSteps = 100
+        let run = root.appendingPathComponent("runs/ddpm").path
+        _ = try SynthTrainer(config: c, directory: run).run(reals: try RealImages.load(c))
+        let (config, model, _) = try SynthTrainer.load(directory: run)
+        let sampler = Sampler(model: model, schedule: DiffusionSchedule(config.diffusionSchedule, steps: config.diffusionSteps))
+        let x0 = (Generator(seed: 1).rand([2, 3, 32, 32]) * 2 - 1)
+        let near = withNoGrad { sampler.img2img(x0, strength: 0.05, seed: 3, ddimSteps: 20) }
+        let far = withNoGrad { sampler.img2img(x0, strength: 0.9, seed: 3, ddimSteps: 20) }
+        #expect(near.shape == [2, 3, 32, 32])
+        let dNear = (near - x0).abs().mean().item(), dFar = (far - x0).abs().mean().item()
+        #expect(dNear < dFar, "strength 0.05 moved \(dNear), 0.9 moved \(dFar)")
+        // Fully convolutional: a 32 px run edits 64 px images.
+        #expect(withNoGrad { sampler.img2img(Tensor.zeros([1, 3, 64, 64]), strength: 0.3, seed: 1, ddimSteps: 10) }.shape == [1, 3, 64, 64])
+
+        var w = Img2ImgSetWriter(output: root.appendingPathComponent("pairs").path, strengths: [0.3, 0.6])
+        w.count = 10; w.batchSize = 4; w.ddimSteps = 10
+        let r = try w.write(run: run, reals: try Dataset.load(root.path))
+        #expect(r.pairs == 10 && r.fakes == 20)
+        let set = try Dataset.load(root.appendingPathComponent("pairs/manifest.csv").path)
+        #expect(set.counts() == ["real/toy": 10, "fake/ddpm-img2img-s0.30": 10, "fake/ddpm-img2img-s0.60": 10])
+        let byGroup = Dictionary(grouping: set.samples) { $0.splitKey }
+        #expect(byGroup.count <= 10 && byGroup.values.allSatisfy { g in g.contains { $0.label == .real } && g.count >= 3 })
+        // Resumable: a second run keeps the files and writes the same manifest.
+        let before = try String(contentsOfFile: root.appendingPathComponent("pairs/manifest.csv").path, encoding: .utf8)
+        _ = try w.write(run: run, reals: try Dataset.load(root.path))
+        #expect(try String(contentsOfFile: root.appendingPathComponent("pairs/manifest.csv").path, encoding: .utf8) == before)
+    }
+}
+
 struct FrechetTests {
     /// 1-D check: FD = (m1 - m2)^2 + s1^2 + s2^2 - 2 s1 s2 for the sample statistics; identical sets give 0.
     @Test func distanceMatchesClosedForm() {
