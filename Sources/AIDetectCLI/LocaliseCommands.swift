@@ -2,6 +2,8 @@ import ArgumentParser
 import Detection
 import Explain
 import Foundation
+import Imaging
+import Models
 import Studies
 
 struct SpliceCommand: ParsableCommand {
@@ -48,14 +50,17 @@ struct SpliceCommand: ParsableCommand {
 
 struct Localise: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Localise partial manipulations: train a per-pixel model on a splice set, or evaluate one (or the tile-scan baseline).",
-        subcommands: [LocaliseTrain.self, LocaliseEvaluate.self])
+        abstract: "Localise partial manipulations: train a per-pixel model or a box detector on a splice set, evaluate one (or the tile-scan baseline), or find regions in images.",
+        subcommands: [LocaliseTrain.self, LocaliseEvaluate.self, LocaliseBoxes.self])
 }
 
 struct LocaliseTrain: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "Train unet_small or fcn_resnet50 per pixel (resumable).")
+    static let configuration = CommandConfiguration(
+        commandName: "train", abstract: "Train unet_small or fcn_resnet50 per pixel, or with --boxes the YOLO-style box detector (resumable).")
     @Option(help: "Splice set folder (aidetect splice).") var data: String
     @Option var model = "unet_small"
+    @Flag(help: "Train the single-stage, anchor-free box detector (yolo_resnet18: ResNet-18, FPN neck, objectness + box head) on the regions' boxes.")
+    var boxes = false
     @Option var epochs = 5
     @Option var batchSize = 8
     @Option(name: .customLong("lr")) var learningRate = 1e-3
@@ -67,6 +72,15 @@ struct LocaliseTrain: ParsableCommand {
 
     func run() throws {
         runtime.apply()
+        if boxes {
+            var c = BoxLocalisation.Trainer.Config(data: data)
+            c.epochs = epochs; c.batchSize = batchSize; c.learningRate = learningRate; c.inputSize = inputSize; c.cap = cap; c.seed = seed
+            var t = BoxLocalisation.Trainer(config: c, directory: output)
+            t.log = { logLine($0) }
+            try t.run()
+            print("model: \(t.modelPath)")
+            return
+        }
         var c = LocalisationTrainer.Config(data: data)
         c.model = model; c.epochs = epochs; c.batchSize = batchSize; c.learningRate = learningRate
         c.inputSize = inputSize; c.cap = cap; c.seed = seed
@@ -84,6 +98,10 @@ struct LocaliseEvaluate: ParsableCommand {
     @Option(help: "Splice set folder.") var data: String
     @Option(help: "A per-pixel model file (localise train), or an image-level detector with --tile-scan ('default' = bundled).") var model: String
     @Flag(help: "Slide the image-level detector over the image (training-free baseline).") var tileScan = false
+    @Flag(help: """
+        Box metrics (mAP@0.5 and mAP@0.5:0.95 by quartile of pasted area): of a box detector (localise train --boxes), or of a \
+        per-pixel model's regions (connected components of P >= 0.5, scored by their mean probability).
+        """) var boxes = false
     @Option var window = 64
     @Option var stride = 32
     @Option(help: "Split of the splice set to evaluate (train, validation, test, or all).") var split = "test"
@@ -101,6 +119,33 @@ struct LocaliseEvaluate: ParsableCommand {
         runtime.apply()
         if split == "all" && !tileScan {
             throw ValidationError("--split all would score a per-pixel model on its own training images; use it with --tile-scan")
+        }
+        if boxes {
+            guard !tileScan else { throw ValidationError("--boxes and --tile-scan do not go together") }
+            var items = try SpliceSetBuilder.load(data).filter { $0.split == split }
+            if let limit { items = Array(items.prefix(limit)) }
+            let start = Date()
+            let ev: BoxEvaluation
+            let name: String
+            if let box = try? BoxLocalisation.Model.load(model) {
+                name = BoxLocalisation.architecture
+                ev = BoxEvaluation.run(items: items, root: data, imageThreshold: box.imageThreshold) { box.predict($0) }
+            } else {
+                let detector = try Detector.load(model)
+                guard detector.entry.dense else { throw ValidationError("\(model) is neither a box detector nor a per-pixel model") }
+                name = "\(detector.name) regions"
+                ev = BoxEvaluation.run(items: items, root: data) { image in
+                    let p = detector.withExclusiveModel { LocalisationTrainer.predict($0, image, preprocessing: detector.preprocessing) }
+                    return BoxLocalisation.boxes(probabilities: p, width: image.width, height: image.height)
+                }
+            }
+            let title = "boxes of \(name) on \((data as NSString).lastPathComponent) (\(split), \(items.count) images, \(Int(Date().timeIntervalSince(start))) s)"
+            print(title + "\n\n" + ev.markdown)
+            if let output {
+                try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+                try writeStudyReport(ev, name: "boxes", title: "Localisation boxes: " + title, markdown: title + "\n\n" + ev.markdown, directory: output)
+            }
+            return
         }
         let detector = try Detector.load(model)
         var items = try SpliceSetBuilder.load(data).filter { split == "all" || $0.split == split }
@@ -151,4 +196,44 @@ struct LocaliseEvaluate: ParsableCommand {
             try writeStudyReport(ev, name: "localisation", title: "Localisation: " + title, markdown: title + "\n\n" + ev.markdown, directory: output)
         }
     }
+}
+
+struct LocaliseBoxes: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "boxes",
+        abstract: "Find generated regions in images with a box detector (localise train --boxes): JSON boxes in each image's pixels.",
+        discussion: "One JSON object per line: {\"file\", \"contains_ai_region\", \"boxes\": [{x1, y1, x2, y2, score}]} or {\"file\", \"error\"}.")
+    @Option(help: "A box detector model file.") var model: String
+    @Option(help: "Boxes scoring below this are dropped.") var minimumScore = 0.05
+    @Argument(help: "Image files.") var files: [String]
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        runtime.apply()
+        let box = try BoxLocalisation.Model.load(model)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        var failed = 0
+        for f in files {
+            var row: [String: AnyEncodable] = ["file": AnyEncodable(f)]
+            do {
+                let image = try ImageDecoder().decode(path: f).image
+                let found = box.predict(image, minimumScore: minimumScore)
+                row["boxes"] = AnyEncodable(found)
+                row["contains_ai_region"] = AnyEncodable((found.first?.score ?? 0) >= box.imageThreshold)
+            } catch {
+                row["error"] = AnyEncodable(error.localizedDescription)
+                failed += 1
+            }
+            print(String(decoding: try enc.encode(row), as: UTF8.self))
+        }
+        if failed > 0 { throw ExitCode(2) }
+    }
+}
+
+/// Wraps any Encodable value for a heterogeneous JSON object.
+struct AnyEncodable: Encodable {
+    let encode: (Encoder) throws -> Void
+    init<T: Encodable>(_ value: T) { encode = value.encode }
+    func encode(to encoder: Encoder) throws { try encode(encoder) }
 }
