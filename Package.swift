@@ -37,6 +37,9 @@ let package = Package(
         // The scan journal: SQLite through GRDB (over Debian's libsqlite3), content hashes with swift-crypto's SHA-256.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.0.0"..<"5.0.0"),
+        // C2PA validation: the signer's X.509 chain (swift-certificates), COSE signatures (swift-crypto, RSA-PSS from its extras).
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.0.0"),
     ],
     targets: [
         // C++ shim over LibTorch with a pure-C header (ctorch_ prefix). No C++ exception crosses it.
@@ -60,7 +63,10 @@ let package = Package(
         ),
         .target(name: "Imaging", dependencies: ["CImageCodecs"]),
         // Provenance: EXIF/XMP/IPTC, PNG text (A1111, ComfyUI), JPEG tables, ICC, C2PA (JUMBF + CBOR); no LibTorch.
-        .target(name: "Forensics", dependencies: ["Imaging"]),
+        .target(name: "Forensics", dependencies: ["Imaging", .product(name: "Crypto", package: "swift-crypto"),
+                                                  .product(name: "_CryptoExtras", package: "swift-crypto"),
+                                                  .product(name: "X509", package: "swift-certificates"),
+                                                  .product(name: "SwiftASN1", package: "swift-asn1")]),
         .target(name: "ImagingTorch", dependencies: ["Imaging", "Torch"]),
         .target(name: "TestSupport", dependencies: ["Torch"]),
         .target(

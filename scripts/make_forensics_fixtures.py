@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes Tests/ForensicsTests/Fixtures: the metadata of a few ../shared originals without their pixels
-(JPEG: every segment before the scan, then EOI; PNG: every chunk but IDAT), so the fixtures stay small.
+(JPEG: every segment before the scan, then EOI; PNG: every chunk but IDAT), so the fixtures stay small; and one
+whole C2PA-signed file (c2pa-rs's C.jpg, MIT/Apache-2.0, 132 KB), whose manifest validates against its bytes.
 Usage: python3 scripts/make_forensics_fixtures.py [../shared/data]"""
 import io, os, struct, sys, tarfile
 
@@ -41,6 +42,16 @@ def png_without_idat(b):
             outb += b[i:i + 12 + n]
         i += 12 + n
     return bytes(outb)
+
+whole = {"c2pa-fixtures.tar": {"sdk/tests/fixtures/C.jpg": "c2pa-signed-whole.jpg"}}
+
+for tar, files in whole.items():
+    with tarfile.open(os.path.join(data, tar)) as t:
+        for member, name in files.items():
+            b = t.extractfile(member).read()
+            with open(os.path.join(out, name), "wb") as f:
+                f.write(b)
+            print(f"{name}: {len(b)} bytes (whole)")
 
 for tar, files in wanted.items():
     with tarfile.open(os.path.join(data, tar)) as t:

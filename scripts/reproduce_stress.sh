@@ -9,6 +9,8 @@
 #   splice / localise   a splice set from bench256 (256 px); unet_small and fcn_resnet50 per pixel; the tile-scan
 #                       baseline with the default model, on a second splice set cut from bench256's test split only
 #                       (the default model trained on the rest); metrics by area quartile
+#   boxes               the YOLO-style box detector (issue 19) on the same splice set, and box mAP of it and of
+#                       unet_small's regions (run after localise, which trains unet_small)
 #   explain             heat maps of the samples with the default model
 # Outputs under results/ (JSON, Markdown, HTML). Needs ../shared/data, a release build, and for robustness/attack the
 # set of scripts/reproduce_studies.sh synth.
@@ -81,6 +83,12 @@ if [[ $STEP == all || $STEP == localise ]]; then
   # checks again that no real or pasted source is one the default model trained on.
   $A localise eval --data .cache/splice-default-test --split all --model bundled --tile-scan \
     --training-data "$TRAIN_SETS" --training-split-seed 0 --window 64 --stride 32 --output results/localise/tile-scan
+fi
+if [[ $STEP == all || $STEP == boxes ]]; then
+  S=.cache/splice-bench256
+  $A localise train --boxes --data $S --epochs 30 --batch-size 16 --input-size 128 --output results/localise/yolo_resnet18
+  $A localise eval --boxes --data $S --model results/localise/yolo_resnet18/best.safetensors --output results/localise/yolo_resnet18
+  $A localise eval --boxes --data $S --model results/localise/unet_small/best.safetensors --output results/localise/unet_small-boxes
 fi
 if [[ $STEP == all || $STEP == explain ]]; then
   $A explain samples/*.jpg samples/*.jpeg samples/*.png samples/*.webp --method gradcam,guided,saliency --output results/explain || true

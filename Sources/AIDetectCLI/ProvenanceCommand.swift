@@ -8,7 +8,7 @@ struct ProvenanceCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "provenance",
         abstract: "What a file's metadata says about its origin: C2PA, EXIF, XMP/IPTC, generator parameters, JPEG tables, ICC.",
-        discussion: "Prints a short block per file: what was found and what it means. --json prints one JSON object per file instead (the full report: evidence items with source, direction, strength, explanation; the watermark checks). With --model, also the model's calibrated P(AI) and the fused verdict. C2PA signatures are reported as present, never as valid: this build does not validate them. Exit code 2 if a file could not be read.")
+        discussion: "Prints a short block per file: what was found and what it means. --json prints one JSON object per file instead (the full report: evidence items with source, direction, strength, explanation; the watermark checks). With --model, also the model's calibrated P(AI) and the fused verdict. C2PA manifests are validated (signature, certificate chain, assertion hashes, the binding to the file's bytes): valid, untrusted-signer, binding-not-checked or invalid; AIDETECT_C2PA_TRUST names a PEM file of trust anchors. Exit code 2 if a file could not be read.")
     @Argument(help: "Files.") var paths: [String]
     @Option(help: "Also score with this model (names as for scan --model) and fuse.") var model: String?
     @Flag(help: "One JSON object per file (the full report) instead of the readable summary.") var json = false

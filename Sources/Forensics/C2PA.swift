@@ -8,6 +8,10 @@ public struct JUMBFBox: Sendable, Equatable {
     public var contentType: String?
     public var payload: [UInt8]
     public var children: [JUMBFBox]
+    /// Where the whole box (header included) lies in the bytes it was parsed from, and its header's size (8 or 16):
+    /// what C2PA's hashed URIs hash.
+    public var range: Range<Int> = 0..<0
+    public var headerSize = 8
 
     /// Parses the boxes in `bytes` (at most `maxBoxes` in all, nesting depth 16).
     public static func parse(_ bytes: [UInt8]) -> [JUMBFBox] {
@@ -25,7 +29,7 @@ public struct JUMBFBox: Sendable, Equatable {
             if size == 1 { guard let s = b.u64(i + 8) else { break }; size = s; header = 16 }
             if size == 0 { size = end - i }
             guard size >= header, size <= end - i else { break }
-            var box = JUMBFBox(type: type, label: nil, contentType: nil, payload: [], children: [])
+            var box = JUMBFBox(type: type, label: nil, contentType: nil, payload: [], children: [], range: i..<(i + size), headerSize: header)
             if type == "jumb" {
                 box.children = parse(b, from: i + header, to: i + size, depth: depth + 1, budget: &budget)
                 if let d = box.children.first, d.type == "jumd" {
@@ -52,7 +56,8 @@ public struct JUMBFBox: Sendable, Equatable {
 }
 
 /// What a C2PA manifest store says: the active (last) manifest's claim generator, actions with their digital
-/// source types, ingredients, and whether a signature is present. The signature is NOT validated here.
+/// source types, ingredients, and whether a signature is present. `ProvenanceReport` validates it
+/// (`C2PAValidator`) and fills `validation` and `validations`.
 public struct C2PAManifest: Sendable, Equatable, Codable {
     public struct Action: Sendable, Equatable, Codable {
         public var action: String
@@ -74,8 +79,11 @@ public struct C2PAManifest: Sendable, Equatable, Codable {
     public var signatureBytes = 0
     /// Printable names found in the signing certificates (organisation / common names), unverified.
     public var certificateNames: [String] = []
-    /// Always "not validated": the chain and the claim hash are not checked by this build.
+    /// The active manifest's verdict ("valid", "untrusted-signer", "invalid", "binding-not-checked"), or
+    /// "not validated" before validation.
     public var validation = "not validated"
+    /// Every manifest's validation (the active one last), with c2pa-rs-style status codes.
+    public var validations: [C2PAValidation] = []
     public var manifestCount = 1
 
     /// Reads the active manifest from a C2PA manifest store (the JUMBF of one file).

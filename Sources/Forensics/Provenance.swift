@@ -48,7 +48,14 @@ public struct ProvenanceReport: Sendable, Codable, Equatable {
         for x in xmps {
             for (k, v) in x.properties where Self.xmpKeys.contains(k) { r.xmp[k] = v }
         }
-        for j in blocks.jumbf { if r.c2pa == nil { r.c2pa = C2PAManifest(jumbf: j) } }
+        for j in blocks.jumbf where r.c2pa == nil {
+            r.c2pa = C2PAManifest(jumbf: j)
+            if r.c2pa != nil {
+                let v = C2PAValidator.validate(store: j, asset: data)
+                r.c2pa?.validations = v
+                r.c2pa?.validation = v.last?.verdict.rawValue ?? "not validated"
+            }
+        }
         if !blocks.jumbf.isEmpty && r.c2pa == nil { r.problems.append("C2PA/JUMBF data present but no readable manifest store") }
         r.collectEvidence(blocks: blocks, xmps: xmps)
         return r
@@ -74,17 +81,43 @@ public struct ProvenanceReport: Sendable, Codable, Equatable {
     mutating func collectEvidence(blocks: MetadataBlocks, xmps: [XMP]) {
         // C2PA.
         if let c = c2pa {
+            // Only a valid manifest (signature, chain, assertions and the binding to these bytes checked, the signer
+            // trusted) is strong evidence; a cryptographically sound one from an unknown signer is moderate; a broken
+            // one is reported as a problem and weighs nothing.
+            let active = c.validations.last
+            let signatureNote: String
+            var weight = 1.0
+            switch active?.verdict {
+            case .valid?: signatureNote = "Its signature, certificate chain and binding to these bytes were validated (signer \(active?.signer ?? "?"))."
+            case .untrustedSigner?:
+                signatureNote = "Its signature and its binding to these bytes check out, but the signer (\(active?.signer ?? "?")) is on no trust list known here."
+                weight = 0.5
+            case .bindingNotChecked?:
+                signatureNote = "Its signature checks out, but its binding to the file's bytes is of a kind not checked here."
+                weight = 0.5
+            case .invalid? where active?.failures == ["signingCredential.expired"]:
+                // Intact (signature and binding check out), but the certificate has expired and no time-stamp shows it
+                // was valid when signing: no worse than an unknown signer.
+                signatureNote = "Its signature and its binding to these bytes check out, but the signing certificate has expired and no time-stamp proves it was valid at signing."
+                weight = 0.5
+                problems.append("C2PA manifest \(c.label): signing certificate expired (no time-stamp)")
+            case .invalid?:
+                signatureNote = "Validation FAILED (\(active?.failures.joined(separator: ", ") ?? "")): the file or the manifest was changed after signing."
+                weight = 0.1
+                problems.append("C2PA manifest \(c.label) is invalid: \(active?.failures.joined(separator: ", ") ?? "")")
+            case nil: signatureNote = c.signaturePresent ? "Its signature could not be validated." : "It carries no signature."; weight = 0.5
+            }
             if let created = c.created, let dst = created.digitalSourceType {
                 // IPTC: trainedAlgorithmicMedia (and its composite) = generative AI; algorithmicMedia = made by an
                 // algorithm without training data (procedural), not generative AI.
                 let ai = dst.hasPrefix("trainedAlgorithmicMedia") || dst.hasPrefix("compositeWithTrainedAlgorithmicMedia")
                 add("C2PA", "c2pa.created with digitalSourceType \(dst)\(created.softwareAgent.map { " by \($0)" } ?? "")", ai ? .ai : .neutral,
-                    ai ? 0.9 : 0.1,
-                    "The content credential says how the content was made. \(c.signaturePresent ? "It is signed (\(c.certificateNames.prefix(3).joined(separator: ", "))), but the signature was not validated here." : "It carries no signature.")")
+                    ai ? 0.9 * weight : 0.1,
+                    "The content credential says how the content was made. " + signatureNote)
                 if ai { generator = generator ?? created.softwareAgent ?? c.claimGenerator }
             } else {
                 add("C2PA", "manifest \(c.label) by \(c.claimGenerator ?? "unknown tool"): actions \(c.actions.map(\.action).joined(separator: ", "))", .neutral, 0.1,
-                    "A content credential without a creation statement records editing history only; signature not validated.")
+                    "A content credential without a creation statement records editing history only. " + signatureNote)
             }
         }
         // XMP / IPTC.
@@ -252,7 +285,8 @@ extension ProvenanceReport {
         let real = evidence.filter { $0.direction == .real }
         if let g = generator { lines.append("  generator named in the metadata: \(g)") }
         if let c2pa {
-            lines.append("  C2PA manifest present (\(c2pa.claimGenerator ?? "unknown tool")); its signature is not validated by this build")
+            lines.append("  C2PA manifest present (\(c2pa.claimGenerator ?? "unknown tool")): \(c2pa.validation)"
+                         + (c2pa.validations.last.map { v in v.failures.isEmpty ? "" : " (\(v.failures.joined(separator: ", ")))" } ?? ""))
         }
         func strengthWord(_ s: Double) -> String { s >= 0.8 ? "strong" : s >= 0.4 ? "moderate" : s > 0 ? "weak" : "context" }
         for e in evidence {

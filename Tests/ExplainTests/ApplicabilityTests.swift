@@ -36,6 +36,20 @@ import Torch
         #expect(map.width == 224 && map.values.contains { $0 > 0 })
     }
 
+    /// Swin (issue 19): its four stages are the layers (NCHW through the hooks), Grad-CAM defaults to the last and
+    /// gives a map with evidence; rollout does not apply (windowed attention has no class token to roll out).
+    @Test func gradCAMOnSwin() throws {
+        let entry = try ModelRegistry.entry("swin_tiny_patch4_window7_224")
+        let model = Generator(seed: 1).withInitialization { entry.make() }
+        model.eval()
+        let e = Explainer(model: model, preprocessing: entry.preprocessing, name: "swin")
+        #expect(e.layers == (0..<4).map { "layers.\($0)" })
+        #expect(e.defaultLayer == "layers.3" && !e.applicableMethods.contains(.rollout))
+        var rng = SplitMix64(seed: 4)
+        let map = try #require(try e.explain(toyImage(width: 224, height: 224, patch: (100, 100), rng: &rng), method: .gradcam).first)
+        #expect(map.width == 224 && map.values.contains { $0 > 0 })
+    }
+
     /// Views that overlap blend without a step, and the margin a centre crop leaves takes its neighbours' values.
     @Test func stitchedMapsHaveNoSeamsOrMargins() throws {
         let e = Explainer(model: trainedPatchNet(), preprocessing: toyPreprocessing)
