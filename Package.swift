@@ -40,6 +40,8 @@ let package = Package(
         // C2PA validation: the signer's X.509 chain (swift-certificates), COSE signatures (swift-crypto, RSA-PSS from its extras).
         .package(url: "https://github.com/apple/swift-certificates", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.0.0"),
+        // multipart/form-data uploads (the page's form, /api/v1/batch).
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
     ],
     targets: [
         // C++ shim over LibTorch with a pure-C header (ctorch_ prefix). No C++ exception crosses it.
@@ -91,6 +93,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: ["Detection", "Explain", "Forensics", "Imaging", .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "MultipartKit", package: "multipart-kit"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             resources: [.copy("Resources/openapi.json")]
         ),

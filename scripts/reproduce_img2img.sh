@@ -14,6 +14,6 @@ for s in ${SIZES:-32 64}; do
   $A synth img2img --run "$RUN" --data "$DATA/tinyimagenet-val.tar.gz" --strength 0.05,0.1,0.2,0.3,0.5,0.7 --size "$s" --count 1200 \
     --ddim-steps 20 --output ".cache/img2img-$s"
   echo "=== $(date -u +%T) study img2img, $s px"
-  $A study img2img --data ".cache/img2img-$s/manifest.csv" --model resnet34 --epochs 10 --seeds 0,1 --output "results/img2img-$s"
+  $A study img2img --data ".cache/img2img-$s/manifest.csv" --model resnet34 --epochs 10 --seeds "${SEEDS:-0,1}" --output "results/img2img-$s"
 done
 echo "=== $(date -u +%T) done"

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import MultipartKit
 
 /// Request counters and latency histograms in the Prometheus text format (no external registry).
 public final class ServerMetrics: @unchecked Sendable {
@@ -64,13 +65,14 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// A minimal multipart/form-data reader (RFC 7578): parts with their filename and bytes.
+/// multipart/form-data bodies (RFC 7578): parts with their filename and bytes, parsed by vapor/multipart-kit's
+/// `MultipartParser` (a maintained parser instead of our own, which issue 15 asked to fuzz or replace).
 enum Multipart {
     struct Part {
         var name: String?
         var filename: String?
         var contentType: String?
-        var bytes: [UInt8]
+        var bytes: [UInt8] = []
     }
 
     static func boundary(_ contentType: String) -> String? {
@@ -85,53 +87,32 @@ enum Multipart {
         return nil
     }
 
+    /// The complete parts of `body`; a malformed body yields the parts completed before the fault.
     static func parse(_ body: [UInt8], boundary: String) -> [Part] {
-        let delimiter = Array(("--" + boundary).utf8)
-        var starts: [Int] = []
-        var i = 0
-        while let j = find(delimiter, in: body, from: i) { starts.append(j); i = j + delimiter.count }
-        var parts: [Part] = []
-        for (k, s) in starts.enumerated() where k + 1 < starts.count {
-            var a = s + delimiter.count
-            if a + 1 < body.count, body[a] == 0x0D, body[a + 1] == 0x0A { a += 2 } else { continue }
-            var end = starts[k + 1]
-            if end >= 2, body[end - 2] == 0x0D, body[end - 1] == 0x0A { end -= 2 }
-            guard a <= end, let headerEnd = find([0x0D, 0x0A, 0x0D, 0x0A], in: Array(body[a..<end]), from: 0) else { continue }
-            let header = String(decoding: body[a..<(a + headerEnd)], as: UTF8.self)
-            var part = Part(name: nil, filename: nil, contentType: nil, bytes: Array(body[(a + headerEnd + 4)..<end]))
-            for line in header.split(separator: "\r\n") {
-                let l = line.lowercased()
-                if l.hasPrefix("content-disposition:") {
-                    part.name = value(of: "name", in: String(line))
-                    part.filename = value(of: "filename", in: String(line))
-                } else if l.hasPrefix("content-type:") {
-                    part.contentType = line.dropFirst("content-type:".count).trimmingCharacters(in: .whitespaces)
-                }
+        guard !boundary.isEmpty else { return [] }
+        let parser = MultipartParser(boundary: boundary)
+        final class Collector { var parts: [Part] = []; var current = Part() }
+        let c = Collector()
+        parser.onHeader = { name, value in
+            switch name.lowercased() {
+            case "content-disposition":
+                c.current.name = Self.value(of: "name", in: value)
+                c.current.filename = Self.value(of: "filename", in: value)
+            case "content-type":
+                c.current.contentType = value.trimmingCharacters(in: .whitespaces)
+            default: break
             }
-            parts.append(part)
         }
-        return parts
+        parser.onBody = { buffer in c.current.bytes += buffer.readBytes(length: buffer.readableBytes) ?? [] }
+        parser.onPartComplete = { c.parts.append(c.current); c.current = Part() }
+        try? parser.execute(body)
+        return c.parts
     }
 
     static func value(of key: String, in line: String) -> String? {
         for p in line.split(separator: ";") {
             let kv = p.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
             if kv.count == 2, kv[0] == key { return kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
-        }
-        return nil
-    }
-
-    static func find(_ needle: [UInt8], in hay: [UInt8], from: Int) -> Int? {
-        guard !needle.isEmpty, hay.count >= needle.count else { return nil }
-        var i = from
-        let last = hay.count - needle.count
-        while i <= last {
-            if hay[i] == needle[0] {
-                var ok = true
-                for k in 1..<needle.count where hay[i + k] != needle[k] { ok = false; break }
-                if ok { return i }
-            }
-            i += 1
         }
         return nil
     }

@@ -272,3 +272,21 @@ let python3Path = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3
 let browserReady = chromiumPath != nil && executable(["chromedriver"]) != nil && python3Path != nil
     && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/selenium")
     && FileManager.default.fileExists(atPath: "/usr/lib/python3/dist-packages/PIL")
+
+/// multipart/form-data through multipart-kit: names, file names, content types and bytes (CRLFs inside a file
+/// kept), a body cut short yields the parts completed before the cut, garbage yields none.
+@Suite struct MultipartTests {
+    @Test func partsAndTruncation() {
+        let file: [UInt8] = [0xFF, 0xD8, 0x0D, 0x0A, 0x2D, 0x2D, 0x00, 0xFF]   // holds "\r\n--" that is no boundary
+        var body = Array("--B\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\ndefault\r\n".utf8)
+        body += Array("--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a b.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n".utf8)
+        body += file + Array("\r\n--B--\r\n".utf8)
+        let parts = Multipart.parse(body, boundary: "B")
+        #expect(parts.count == 2)
+        #expect(parts.first?.name == "model" && parts.first?.filename == nil && parts.first?.bytes == Array("default".utf8))
+        #expect(parts.last?.filename == "a b.jpg" && parts.last?.contentType == "image/jpeg" && parts.last?.bytes == file)
+        #expect(Multipart.parse(Array(body.prefix(body.count - 20)), boundary: "B").count == 1)
+        #expect(Multipart.parse(Array("no multipart here".utf8), boundary: "B").isEmpty)
+        #expect(Multipart.boundary("multipart/form-data; boundary=\"XyZ\"") == "XyZ" && Multipart.boundary("image/png") == nil)
+    }
+}
