@@ -572,8 +572,10 @@ static int decode_heif(const uint8_t *data, size_t len, int64_t max_pixels, cimg
     struct heif_error he = heif_context_read_from_memory_without_copy(ctx, data, len, NULL);
     if (he.code != heif_error_Ok) {
         set_err(err, errlen, "HEIF container unreadable: %s", he.message);
+        // he.message belongs to the context: read it before freeing the context (found by FuzzImageDecode).
+        int truncated = he.code == heif_error_Invalid_input && he.message && strstr(he.message, "end of");
         heif_context_free(ctx);
-        return he.code == heif_error_Invalid_input && strstr(he.message, "end of") ? CIMG_TRUNCATED : CIMG_CORRUPT;
+        return truncated ? CIMG_TRUNCATED : CIMG_CORRUPT;
     }
     struct heif_image_handle *hd = NULL;
     he = heif_context_get_primary_image_handle(ctx, &hd);

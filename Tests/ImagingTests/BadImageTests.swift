@@ -151,3 +151,21 @@ struct BadImageTests {
         }
     }
 }
+
+/// Inputs the fuzzers (fuzz/, `make fuzz`) found crashing or misbehaving, kept after the fix: each decodes to a
+/// typed error, never a crash. Under `make fuzz` the same files run through the AddressSanitizer build.
+struct FuzzRegressionTests {
+    static var files: [String] {
+        let dir = TestSupport.fixture("ImagingTests", "fuzz")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+    }
+
+    @Test func regressionsAreKept() { #expect(!Self.files.isEmpty, "the fuzz regression folder is empty") }
+
+    @Test("a typed error, not a crash", arguments: FuzzRegressionTests.files)
+    func decodesToATypedError(_ name: String) {
+        let bytes = BadImageCorpus.fixture("fuzz/\(name)")
+        #expect(!bytes.isEmpty)
+        #expect(throws: ImageError.self) { try ImageDecoder().decode(data: bytes, name: name) }
+    }
+}
