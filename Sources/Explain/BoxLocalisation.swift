@@ -60,6 +60,13 @@ public enum BoxLocalisation {
         public let imageThreshold: Double
         public let preprocessing: Preprocessing
 
+        public init(detector: BoxDetector, inputSize: Int, imageThreshold: Double, preprocessing: Preprocessing) {
+            self.detector = detector
+            self.inputSize = inputSize
+            self.imageThreshold = imageThreshold
+            self.preprocessing = preprocessing
+        }
+
         /// Boxes in the image's own pixels, best first.
         public func predict(_ image: Image, minimumScore: Double = 0.05) -> [ScoredBox] {
             let x = image.resized(width: inputSize, height: inputSize, filter: .area).normalizedTensor(mean: preprocessing.mean, std: preprocessing.std)

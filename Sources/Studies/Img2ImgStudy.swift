@@ -165,6 +165,12 @@ public struct Img2ImgStudy {
             guard let m = r.arms[arm] else { continue }
             s += String(format: "| %@ | %.3f | %.3f | %.3f | %.3f | %.3f |\n", arm, m.accuracy, m.precision, m.recall, m.f1, m.rocAUC)
         }
+        if r.config.seeds.count > 1 {
+            // The spread over seeds, next to the means: a difference between the arms smaller than it is noise.
+            s += "\nPer seed (" + r.config.seeds.map(String.init).joined(separator: ", ") + "), ROC-AUC: "
+            s += arms.compactMap { arm in r.perSeed[arm].map { "\(arm) " + $0.map { String(format: "%.3f", $0.rocAUC) }.joined(separator: " / ") } }
+                .joined(separator: "; ") + ".\n"
+        }
         s += "\nBy img2img strength (all test fakes of that strength against all test reals):\n\n"
         s += "| strength | test fakes | ROC-AUC paired | ROC-AUC unpaired | recall paired | recall unpaired |\n|---|---:|---:|---:|---:|---:|\n"
         for row in r.strengths {
