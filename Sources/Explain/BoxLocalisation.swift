@@ -238,7 +238,7 @@ public struct BoxEvaluation: Sendable, Codable {
         let pristineBest = rows.filter(\.pristine).map(best).sorted()
         // The smallest threshold above all but 5% of the pristine images' best scores.
         let allowed = Int(Double(pristineBest.count) * 0.05)
-        let fitted = pristineBest.isEmpty ? 0.5 : min(1, (pristineBest[pristineBest.count - 1 - allowed]) + 1e-6)
+        let fitted = pristineBest.isEmpty ? 0.5 : pristineBest[pristineBest.count - 1 - allowed].nextUp
         func rate(_ r: [Double]) -> Double { r.isEmpty ? .nan : Double(r.filter { $0 >= imageThreshold }.count) / Double(r.count) }
         return BoxEvaluation(all: ap(rows), quartiles: quartiles, areaBounds: bounds, imageThreshold: imageThreshold,
                              flaggedSpliced: rate(spliced.map(best)), flaggedPristine: rate(pristineBest), pristine: pristineBest.count,

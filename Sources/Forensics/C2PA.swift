@@ -65,6 +65,9 @@ public struct C2PAManifest: Sendable, Equatable, Codable {
         public var softwareAgent: String?
         /// The manifest that states it.
         public var manifest: String?
+        /// The assertion box it was read from (`c2pa.actions`, `c2pa.actions.v2`, ...): evidence only counts actions
+        /// of assertions whose hashes the manifest's signed claim vouches for (`C2PAValidation.verifiedAssertions`).
+        public var assertion: String?
     }
     public var label: String
     public var claimGenerator: String?
@@ -122,7 +125,7 @@ public struct C2PAManifest: Sendable, Equatable, Codable {
                             if agent == nil, let sa = item["softwareAgent"] { agent = sa["name"]?.string }
                             let dst = item["digitalSourceType"]?.string ?? item["parameters"]?["digitalSourceType"]?.string
                             actions.append(Action(action: name, digitalSourceType: dst.map { $0.split(separator: "/").last.map(String.init) ?? $0 },
-                                                  softwareAgent: agent, manifest: m.label))
+                                                  softwareAgent: agent, manifest: m.label, assertion: l))
                         }
                     }
                     if l.hasPrefix("c2pa.ingredient") && active {

@@ -33,6 +33,10 @@ public struct C2PAValidation: Sendable, Codable, Equatable {
     public var issuer: String?
     /// The COSE algorithm ("ES256", "PS256", ...).
     public var algorithm: String?
+    /// Labels of the assertions the claim lists whose hashes check out: only these are evidence.
+    public var verifiedAssertions: [String] = []
+    /// The time a time-stamp token in the signature states (its authority's signature is not checked).
+    public var timeStamp: Date?
 
     /// The failure codes (those that make the manifest invalid).
     public var failures: [String] { codes.filter { C2PAValidator.failureCodes.contains($0) } }
@@ -105,68 +109,82 @@ public enum C2PAValidator {
         case .some(false): v.codes.append("claimSignature.mismatch")
         case .none: v.codes.append("algorithm.unsupported")
         }
-        // 2. The chain: each certificate signed by the next, all valid at the signing time (the time-stamp's, when
-        // the signature carries one, else now), the last one on the trust list or signed by a certificate on it.
+        // 2. The chain: each certificate signed by the next, every issuer a CA (basicConstraints), the signer's key
+        // allowed to sign (keyUsage digitalSignature, an extended key usage C2PA accepts), all valid now, the last
+        // one on the trust list or signed by a certificate on it. A time-stamp is reported but its authority's
+        // signature is not checked, so its time does not stand in for "now" (a forged one could revive an expired
+        // certificate).
         for (cert, parent) in zip(chain, chain.dropFirst()) {
             switch parent.signed(cert) {
             case .some(true): break
             case .some(false): v.codes.append("signingCredential.invalid")
             case .none: v.codes.append("algorithm.unsupported")
             }
+            if !parent.isCA { v.codes.append("signingCredential.invalid") }
         }
-        let signedAt = cose.timeStamp.map(timeStampTime) ?? nil
-        if signedAt != nil { v.codes.append("timeStamp.unverified") }   // its time is used; the TSA's signature is not checked
-        let at = signedAt ?? now
-        if chain.contains(where: { at < $0.notBefore || at > $0.notAfter }) { v.codes.append("signingCredential.expired") }
-        let top = chain.last!
-        let trusted = anchors.contains { $0.der == top.der || ($0.subjectDER == top.issuerDER && $0.signed(top) == true) }
+        if !leaf.maySignClaims { v.codes.append("signingCredential.invalid") }
+        if let stamped = cose.timeStamp.flatMap(timeStampTime) {
+            v.codes.append("timeStamp.unverified")
+            v.timeStamp = stamped
+        }
+        if chain.contains(where: { now < $0.notBefore || now > $0.notAfter }) { v.codes.append("signingCredential.expired") }
+        let top = chain[chain.count - 1]
+        let trusted = anchors.contains { a in
+            (a.der == top.der || (a.subjectDER == top.issuerDER && a.isCA && a.signed(top) == true)) && now >= a.notBefore && now <= a.notAfter
+        }
         v.codes.append(trusted ? "signingCredential.trusted" : "signingCredential.untrusted")
+        // A broken signature vouches for nothing below it: stop before hashing what it does not protect.
+        if v.codes.contains("claimSignature.mismatch") { return finish() }
 
-        // 3. Every assertion the claim lists, by its hashed URI.
+        // 3. Every assertion the claim lists, by its hashed URI (each box hashed once, however often it is listed).
         let defaultAlg = claim["alg"]?.string ?? "sha256"
-        var listed: [CBOR] = claim["assertions"]?.array ?? []
-        listed += claim["created_assertions"]?.array ?? []
-        listed += claim["gathered_assertions"]?.array ?? []
-        var hardBinding: [(label: String, box: JUMBFBox)] = []
-        for ref in listed {
-            guard let url = ref["url"]?.string, case .bytes(let expected)? = ref["hash"] else { v.codes.append("assertion.missing"); continue }
-            guard let box = resolve(url, manifest: m, store: store) else { v.codes.append("assertion.missing"); continue }
-            let alg = ref["alg"]?.string ?? defaultAlg
-            // C2PA hashes a JUMBF superbox without its own header: the description box and the content boxes.
-            let content = Array(bytes[(box.range.lowerBound + box.headerSize)..<box.range.upperBound])
-            guard let digest = hash(alg, content) else { v.codes.append("algorithm.unsupported"); continue }
-            v.codes.append(digest == expected ? "assertion.hashedURI.match" : "assertion.hashedURI.mismatch")
-            if let l = box.label, l.hasPrefix("c2pa.hash.") { hardBinding.append((l, box)) }
-        }
-        // 4. Ingredients that carry their own manifest point at it by a hashed URI (v1 `c2pa_manifest`, v3
-        // `activeManifest`): the manifest must be in the store and unchanged.
-        var parentOf = false
-        for a in m.child(label: "c2pa.assertions")?.children(labelPrefix: "c2pa.ingredient") ?? [] {
-            guard let ing = a.content("cbor").flatMap(CBOR.decode) else { continue }
-            if ing["relationship"]?.string == "parentOf" { parentOf = true }
-            guard let link = ing["c2pa_manifest"] ?? ing["activeManifest"], let url = link["url"]?.string,
+        var listedBoxes: [JUMBFBox] = []
+        let verified = verifiedAssertions(claim: claim, manifest: m, store: store, bytes: bytes, codes: &v.codes, listed: &listedBoxes)
+        v.verifiedAssertions = verified.compactMap(\.label)
+        let hardBinding = verified.filter { $0.label?.hasPrefix("c2pa.hash.") == true }
+        // 4. Ingredients the claim lists that carry their own manifest point at it by a hashed URI (v1
+        // `c2pa_manifest`, v3 `activeManifest`): the manifest must be in the store and unchanged (checked for every
+        // listed ingredient, as c2pa-rs reports `claim.missing` even for one whose own hash fails; only intact ones
+        // can make this an update manifest).
+        var parentManifest: JUMBFBox?
+        for a in listedBoxes where a.label?.hasPrefix("c2pa.ingredient") == true {
+            guard let ing = a.content("cbor").flatMap(CBOR.decode),
+                  let link = ing["c2pa_manifest"] ?? ing["activeManifest"], let url = link["url"]?.string,
                   case .bytes(let expected)? = link["hash"] else { continue }
             guard let target = resolve(url, manifest: m, store: store) else { v.codes.append("claim.missing"); continue }
             let alg = link["alg"]?.string ?? defaultAlg
             func digest(_ box: JUMBFBox) -> [UInt8]? { hash(alg, bytes[(box.range.lowerBound + box.headerSize)..<box.range.upperBound]) }
             // The ingredient's manifest box (the URI may name it or its claim box).
             let manifestBox = store.children.first { $0.type == "jumb" && $0.range.contains(target.range.lowerBound) } ?? target
-            if digest(target) == expected || digest(manifestBox) == expected { v.codes.append("ingredient.hashedURI.match"); continue }
-            // Early writers hashed the ingredient's claim bytes instead (c2pa-rs accepts these "legacy" hashes).
-            let claimBytes = (manifestBox.child(label: "c2pa.claim.v2") ?? manifestBox.child(label: "c2pa.claim"))?.content("cbor")
-            let legacy = claimBytes.map { hash(alg, $0) == expected } ?? false
-            v.codes.append(legacy ? "ingredient.hashedURI.legacyMatch" : "ingredient.hashedURI.mismatch")
+            var code: String
+            if digest(target) == expected || digest(manifestBox) == expected {
+                code = "ingredient.hashedURI.match"
+            } else {
+                // Early writers hashed the ingredient's claim bytes instead (c2pa-rs accepts these "legacy" hashes).
+                let claimBytes = (manifestBox.child(label: "c2pa.claim.v2") ?? manifestBox.child(label: "c2pa.claim"))?.content("cbor")
+                code = claimBytes.map { hash(alg, $0) == expected } == true ? "ingredient.hashedURI.legacyMatch" : "ingredient.hashedURI.mismatch"
+            }
+            v.codes.append(code)
+            if code != "ingredient.hashedURI.mismatch", ing["relationship"]?.string == "parentOf", verified.contains(where: { $0.range == a.range }) {
+                parentManifest = manifestBox
+            }
         }
         // 5. The hard binding of the active manifest to these bytes. An update manifest (no hard binding, a parentOf
-        // ingredient: metadata added to signed content) is bound through its parent's hard binding.
+        // ingredient whose manifest link checks out: metadata added to signed content) is bound through that parent's
+        // hard binding, itself checked against the parent's claim.
         if active {
             var binding = hardBinding
-            if binding.isEmpty, parentOf, let parent {
+            var update = false
+            if binding.isEmpty, let parent = parentManifest,
+               let parentClaim = (parent.child(label: "c2pa.claim.v2") ?? parent.child(label: "c2pa.claim"))?.content("cbor").flatMap(CBOR.decode) {
+                update = true
                 v.codes.append("claim.updateManifest")
-                binding = (parent.child(label: "c2pa.assertions")?.children(labelPrefix: "c2pa.hash.") ?? []).compactMap { b in b.label.map { ($0, b) } }
+                var ignored: [String] = [], parentListed: [JUMBFBox] = []
+                binding = verifiedAssertions(claim: parentClaim, manifest: parent, store: store, bytes: bytes, codes: &ignored, listed: &parentListed)
+                    .filter { $0.label?.hasPrefix("c2pa.hash.") == true }
             }
-            if let data = binding.first(where: { $0.label.hasPrefix("c2pa.hash.data") }) {
-                v.codes.append(checkDataHash(data.box, asset: asset, defaultAlg: defaultAlg, storeMayHaveGrown: v.codes.contains("claim.updateManifest")))
+            if let data = binding.first(where: { $0.label?.hasPrefix("c2pa.hash.data") == true }) {
+                v.codes.append(checkDataHash(data, asset: asset, defaultAlg: defaultAlg, storeMayHaveGrown: update))
             } else if !binding.isEmpty {
                 v.codes.append("hardBindings.unchecked")
             } else {
@@ -174,6 +192,43 @@ public enum C2PAValidator {
             }
         }
         return finish()
+    }
+
+    /// The assertion boxes a claim lists whose hashed URIs check out (each distinct box hashed once; at most
+    /// `maxReferences` references read), with a status code per reference appended to `codes`; `listed` gets every
+    /// box the claim lists that exists, intact or not.
+    static let maxReferences = 10_000
+    static func verifiedAssertions(claim: CBOR, manifest m: JUMBFBox, store: JUMBFBox, bytes: [UInt8], codes: inout [String],
+                                   listed boxes: inout [JUMBFBox]) -> [JUMBFBox] {
+        let defaultAlg = claim["alg"]?.string ?? "sha256"
+        var listed: [CBOR] = claim["assertions"]?.array ?? []
+        listed += claim["created_assertions"]?.array ?? []
+        listed += claim["gathered_assertions"]?.array ?? []
+        if listed.count > maxReferences {
+            codes.append("claim.malformed")
+            listed = Array(listed.prefix(maxReferences))
+        }
+        var digests: [String: [UInt8]] = [:]
+        var out: [JUMBFBox] = []
+        for ref in listed {
+            guard let url = ref["url"]?.string, case .bytes(let expected)? = ref["hash"] else { codes.append("assertion.missing"); continue }
+            guard let box = resolve(url, manifest: m, store: store) else { codes.append("assertion.missing"); continue }
+            if !boxes.contains(where: { $0.range == box.range }) { boxes.append(box) }
+            let alg = ref["alg"]?.string ?? defaultAlg
+            let key = "\(box.range.lowerBound)-\(box.range.upperBound)-\(alg)"
+            // C2PA hashes a JUMBF superbox without its own header: the description box and the content boxes.
+            guard let digest = digests[key] ?? hash(alg, bytes[(box.range.lowerBound + box.headerSize)..<box.range.upperBound]) else {
+                codes.append("algorithm.unsupported"); continue
+            }
+            digests[key] = digest
+            if digest == expected {
+                codes.append("assertion.hashedURI.match")
+                if !out.contains(where: { $0.range == box.range }) { out.append(box) }
+            } else {
+                codes.append("assertion.hashedURI.mismatch")
+            }
+        }
+        return out
     }
 
     /// The genTime of an RFC 3161 time-stamp token (ContentInfo > SignedData > encapContentInfo > TSTInfo).
@@ -283,7 +338,7 @@ struct COSESign1 {
         }
         switch value(header, 1) {
         case .negative(let n)?: algorithm = n
-        case .unsigned(let u)?: algorithm = Int64(u)
+        case .unsigned(let u)?: algorithm = Int64(exactly: u)
         default: algorithm = nil
         }
         // x5chain: one certificate as a byte string, or an array of them; in the protected header, else the unprotected
@@ -367,10 +422,21 @@ struct SignerCertificate: Sendable, Equatable {
     static let rsaEncryption: [UInt] = [1, 2, 840, 113549, 1, 1, 1], rsaPSS: [UInt] = [1, 2, 840, 113549, 1, 1, 10]
     static let ecPublicKey: [UInt] = [1, 2, 840, 10045, 2, 1], ed25519: [UInt] = [1, 3, 101, 112]
 
+    /// basicConstraints cA (a certificate that may sign certificates).
+    let isCA: Bool
+    /// keyUsage (when present) allows digitalSignature, and the extended key usages (when present) include one C2PA
+    /// accepts for claim signing: emailProtection, documentSigning, or C2PA's own claim-signing purpose.
+    let maySignClaims: Bool
+
     init(der: [UInt8]) throws {
+        func bad(_ why: String) -> ASN1Error { ASN1Error.invalidASN1Object(reason: why) }
         func kids(_ n: ASN1Node) throws -> [ASN1Node] {
-            guard case .constructed(let c) = n.content else { throw ASN1Error.invalidASN1Object(reason: "expected a constructed node") }
+            guard case .constructed(let c) = n.content else { throw bad("expected a constructed node") }
             return Array(c)
+        }
+        func at(_ a: [ASN1Node], _ i: Int) throws -> ASN1Node {
+            guard i >= 0, i < a.count else { throw bad("missing field \(i)") }
+            return a[i]
         }
         func oid(_ n: ASN1Node) throws -> [UInt] { try ASN1ObjectIdentifier(derEncoded: n).oidComponents }
         func time(_ n: ASN1Node) throws -> Date {
@@ -383,20 +449,20 @@ struct SignerCertificate: Sendable, Equatable {
                 let t = try GeneralizedTime(derEncoded: n)
                 (c.year, c.month, c.day, c.hour, c.minute, c.second) = (t.year, t.month, t.day, t.hours, t.minutes, t.seconds)
             }
-            guard let d = Calendar(identifier: .gregorian).date(from: c) else { throw ASN1Error.invalidASN1Object(reason: "bad time") }
+            guard let d = Calendar(identifier: .gregorian).date(from: c) else { throw bad("bad time") }
             return d
         }
         self.der = der
         let top = try kids(try DER.parse(der))
-        guard top.count == 3 else { throw ASN1Error.invalidASN1Object(reason: "a certificate has three parts") }
+        guard top.count == 3 else { throw bad("a certificate has three parts") }
         tbs = Array(top[0].encodedBytes)
         let alg = try kids(top[1])
-        signatureAlgorithm = try oid(alg[0])
+        signatureAlgorithm = try oid(try at(alg, 0))
         var hash = "sha1"
         if signatureAlgorithm == Self.rsaPSS, alg.count > 1 {
             // RSASSA-PSS-params: [0] hashAlgorithm (an AlgorithmIdentifier) ...
-            for p in try kids(alg[1]) where p.identifier.tagNumber == 0 {
-                if let h = try kids(p).first, let o = try? oid(try kids(h)[0]) {
+            for p in try kids(alg[1]) where p.identifier.tagNumber == 0 && p.identifier.tagClass == .contextSpecific {
+                if let h = try kids(p).first, let o = try? oid(try at(try kids(h), 0)) {
                     hash = [[2, 16, 840, 1, 101, 3, 4, 2, 1]: "sha256", [2, 16, 840, 1, 101, 3, 4, 2, 2]: "sha384",
                             [2, 16, 840, 1, 101, 3, 4, 2, 3]: "sha512"][o] ?? "unknown"
                 }
@@ -406,21 +472,44 @@ struct SignerCertificate: Sendable, Equatable {
         signature = Array(try ASN1BitString(derEncoded: top[2]).bytes)
         var t = try kids(top[0])
         if t.first?.identifier.tagClass == .contextSpecific { t.removeFirst() }   // [0] version
-        guard t.count >= 6 else { throw ASN1Error.invalidASN1Object(reason: "short TBSCertificate") }
+        guard t.count >= 6 else { throw bad("short TBSCertificate") }
         issuerDER = Array(t[2].encodedBytes)
         subjectDER = Array(t[4].encodedBytes)
         issuer = (try? DistinguishedName(derEncoded: t[2]).description) ?? "?"
         subject = (try? DistinguishedName(derEncoded: t[4]).description) ?? "?"
         let validity = try kids(t[3])
-        guard validity.count == 2 else { throw ASN1Error.invalidASN1Object(reason: "bad validity") }
+        guard validity.count == 2 else { throw bad("bad validity") }
         notBefore = try time(validity[0])
         notAfter = try time(validity[1])
         spki = Array(t[5].encodedBytes)
         let key = try kids(t[5])
-        let keyAlg = try kids(key[0])
-        keyAlgorithm = try oid(keyAlg[0])
+        let keyAlg = try kids(try at(key, 0))
+        keyAlgorithm = try oid(try at(keyAlg, 0))
         keyCurve = keyAlg.count > 1 ? try? oid(keyAlg[1]) : nil
-        keyBits = Array(try ASN1BitString(derEncoded: key[1]).bytes)
+        keyBits = Array(try ASN1BitString(derEncoded: try at(key, 1)).bytes)
+        // Extensions: [3] EXPLICIT SEQUENCE OF Extension { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }.
+        var ca = false, keyUsageOK = true, ekuOK = true
+        for ext in t.dropFirst(6) where ext.identifier.tagClass == .contextSpecific && ext.identifier.tagNumber == 3 {
+            for e in try kids(try at(try kids(ext), 0)) {
+                let parts = try kids(e)
+                guard let id = try? oid(try at(parts, 0)), case .primitive(let value)? = parts.last?.content,
+                      let inner = try? DER.parse(Array(value)) else { continue }
+                switch id {
+                case [2, 5, 29, 19]:   // basicConstraints { cA BOOLEAN DEFAULT FALSE, pathLen }
+                    if let first = try? kids(inner).first, first.identifier == .boolean { ca = (try? Bool(derEncoded: first)) ?? false }
+                case [2, 5, 29, 15]:   // keyUsage BIT STRING; digitalSignature is bit 0 (the first octet's top bit)
+                    if let bits = try? ASN1BitString(derEncoded: inner) { keyUsageOK = (bits.bytes.first ?? 0) & 0x80 != 0 }
+                case [2, 5, 29, 37]:   // extKeyUsage SEQUENCE OF OID
+                    let usages = Set(((try? kids(inner)) ?? []).compactMap { try? oid($0) })
+                    let accepted: Set<[UInt]> = [[1, 3, 6, 1, 5, 5, 7, 3, 4], [1, 3, 6, 1, 5, 5, 7, 3, 36], [1, 3, 6, 1, 4, 1, 62558, 2, 1],
+                                                 [2, 5, 29, 37, 0]]
+                    ekuOK = !usages.isDisjoint(with: accepted)
+                default: break
+                }
+            }
+        }
+        isCA = ca
+        maySignClaims = keyUsageOK && ekuOK
     }
 
     /// Checks `signature` over `data` with this certificate's key: `scheme` "ecdsa-raw" (COSE), "ecdsa-der"

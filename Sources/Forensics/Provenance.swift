@@ -96,18 +96,31 @@ public struct ProvenanceReport: Sendable, Codable, Equatable {
                 signatureNote = "Its signature checks out, but its binding to the file's bytes is of a kind not checked here."
                 weight = 0.5
             case .invalid? where active?.failures == ["signingCredential.expired"]:
-                // Intact (signature and binding check out), but the certificate has expired and no time-stamp shows it
-                // was valid when signing: no worse than an unknown signer.
-                signatureNote = "Its signature and its binding to these bytes check out, but the signing certificate has expired and no time-stamp proves it was valid at signing."
+                // Intact (signature and binding check out), but the certificate has expired and no verified time-stamp
+                // shows it was valid when signing: no worse than an unknown signer.
+                signatureNote = "Its signature and its binding to these bytes check out, but the signing certificate has expired and no verified time-stamp proves it was valid at signing."
                 weight = 0.5
-                problems.append("C2PA manifest \(c.label): signing certificate expired (no time-stamp)")
+                problems.append("C2PA manifest \(c.label): signing certificate expired (no verified time-stamp)")
             case .invalid?:
                 signatureNote = "Validation FAILED (\(active?.failures.joined(separator: ", ") ?? "")): the file or the manifest was changed after signing."
                 weight = 0.1
                 problems.append("C2PA manifest \(c.label) is invalid: \(active?.failures.joined(separator: ", ") ?? "")")
             case nil: signatureNote = c.signaturePresent ? "Its signature could not be validated." : "It carries no signature."; weight = 0.5
             }
-            if let created = c.created, let dst = created.digitalSourceType {
+            // Only actions of assertions the signed claims vouch for count (a box added to the store afterwards, which
+            // the data hash does not cover, is ignored), from manifests that are intact, and a statement of generation
+            // is not hidden by another "created" action listed before it.
+            func intact(_ v: C2PAValidation) -> Bool { v.verdict != .invalid || v.failures == ["signingCredential.expired"] }
+            let vouched = c.validations.isEmpty ? c.actions : c.actions.filter { a in
+                guard let label = a.assertion, let v = c.validations.first(where: { $0.manifest == a.manifest }) else { return false }
+                return intact(v) && v.verifiedAssertions.contains(label)
+            }
+            func generative(_ a: C2PAManifest.Action) -> Bool {
+                guard let dst = a.digitalSourceType else { return false }
+                return dst.hasPrefix("trainedAlgorithmicMedia") || dst.hasPrefix("compositeWithTrainedAlgorithmicMedia")
+            }
+            let creations = vouched.filter { $0.action == "c2pa.created" }
+            if let created = creations.first(where: generative) ?? creations.first, let dst = created.digitalSourceType {
                 // IPTC: trainedAlgorithmicMedia (and its composite) = generative AI; algorithmicMedia = made by an
                 // algorithm without training data (procedural), not generative AI.
                 let ai = dst.hasPrefix("trainedAlgorithmicMedia") || dst.hasPrefix("compositeWithTrainedAlgorithmicMedia")

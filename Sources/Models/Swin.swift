@@ -14,7 +14,7 @@ public final class SwinWindowAttention: Module {
     public let heads: Int, window: Int
     public let qkv: Linear, proj: Linear
     /// [window² * window²] indices into the bias table, int64 (timm's relative_position_index, flattened).
-    private let relativeIndex: Tensor
+    private var relativeIndex: Tensor
 
     public init(dimensions: Int, heads: Int, window: Int) {
         precondition(dimensions % heads == 0, "SwinWindowAttention: \(dimensions) not divisible by \(heads) heads")
@@ -50,12 +50,15 @@ public final class SwinWindowAttention: Module {
         // [B_, N, 3C] -> [B_, N, 3, H, hd] -> [3, B_, H, N, hd]
         let qkvT = qkv(x).reshaped([b, n, 3, heads, c / heads]).permuted([2, 0, 3, 1, 4])
         // table [(2w-1)², H] -> [N*N, H] -> [N, N, H] -> [H, N, N] -> [1, H, N, N]
-        var bias = parameter("relative_position_bias_table").indexSelect(axis: 0, relativeIndex)
+        let table = parameter("relative_position_bias_table")
+        // The index is derived, not a parameter: it follows the table to its device (CUDA) on first use there.
+        if relativeIndex.device != table.device { relativeIndex = relativeIndex.to(device: table.device) }
+        var bias = table.indexSelect(axis: 0, relativeIndex)
             .reshaped([n, n, heads]).permuted([2, 0, 1]).unsqueezed(axis: 0)
         if let mask {
             let windows = mask.size(0)
             // [nW, N, N] -> [1, nW, 1, N, N] -> [B, nW, H, N, N] -> [B_, H, N, N]
-            bias = (bias.unsqueezed(axis: 0) + mask.reshaped([1, windows, 1, n, n]))
+            bias = (bias.unsqueezed(axis: 0) + mask.to(device: bias.device).reshaped([1, windows, 1, n, n]))
                 .expanded([b / windows, windows, heads, n, n]).reshaped([b, heads, n, n])
         }
         let out = scaledDotProductAttention(query: qkvT[0], key: qkvT[1], value: qkvT[2], mask: bias)

@@ -89,7 +89,7 @@ enum Multipart {
 
     /// The complete parts of `body`; a malformed body yields the parts completed before the fault.
     static func parse(_ body: [UInt8], boundary: String) -> [Part] {
-        guard !boundary.isEmpty else { return [] }
+        guard !boundary.isEmpty, headerNamesAreASCII(body, boundary: boundary) else { return [] }
         let parser = MultipartParser(boundary: boundary)
         final class Collector { var parts: [Part] = []; var current = Part() }
         let c = Collector()
@@ -107,6 +107,33 @@ enum Multipart {
         parser.onPartComplete = { c.parts.append(c.current); c.current = Part() }
         try? parser.execute(body)
         return c.parts
+    }
+
+    /// multipart-kit 4.7 looks header-name bytes up in a 128-entry table and traps on a byte of 0x80 or more, so
+    /// a body whose header lines (after any "--boundary" CRLF, up to the blank line; the name is what precedes the
+    /// colon) hold such a byte is refused before it reaches the parser.
+    static func headerNamesAreASCII(_ body: [UInt8], boundary: String) -> Bool {
+        let delimiter = Array(("--" + boundary).utf8)
+        guard body.count >= delimiter.count else { return true }
+        var i = 0
+        while i <= body.count - delimiter.count {
+            guard body[i] == delimiter[0], body[i..<(i + delimiter.count)].elementsEqual(delimiter) else { i += 1; continue }
+            var j = i + delimiter.count
+            i = j
+            guard j + 1 < body.count, body[j] == 0x0D, body[j + 1] == 0x0A else { continue }
+            j += 2
+            // Header lines until an empty one (or the end).
+            while j < body.count, body[j] != 0x0D {
+                var inName = true
+                while j < body.count, body[j] != 0x0D {
+                    if body[j] == UInt8(ascii: ":") { inName = false }
+                    if inName && body[j] >= 0x80 { return false }
+                    j += 1
+                }
+                j += 2   // CR LF
+            }
+        }
+        return true
     }
 
     static func value(of key: String, in line: String) -> String? {

@@ -8,8 +8,9 @@ import Torch
 extension Sampler {
     /// SDEdit image-to-image (Meng et al. 2022, "SDEdit: Guided Image Synthesis and Editing with Stochastic
     /// Differential Equations"): each real image is noised to the timestep `strength` of the way through the
-    /// schedule, then denoised by DDIM in about `strength * ddimSteps` steps. Strength 0 returns the image, 1 draws a
-    /// new one; in between the result keeps the real image's layout and colours and takes its texture from the model.
+    /// schedule, then denoised by DDIM in about `strength * ddimSteps` steps (at least one). Near 0 the result is
+    /// close to the image, at 1 a new draw; in between it keeps the image's layout and colours and takes its texture
+    /// from the model.
     ///
     /// - Parameters: x0 real images in [-1, 1], [N, 3, H, W] (H, W multiples of 4: the U-Net is convolutional and
     ///   works at any such size); `seed` seeds the noise.
@@ -22,8 +23,9 @@ extension Sampler {
         let n = x0.size(0)
         let start = Int((strength * Double(schedule.steps - 1)).rounded())
         let k = max(1, Int((strength * Double(ddimSteps)).rounded()))
-        // k timesteps from `start` down to 0, evenly spaced.
-        let ts = (0..<k).map { i in Int((Double(start) * Double(k - 1 - i) / Double(max(k - 1, 1))).rounded()) }
+        // k timesteps from `start` down to 0, evenly spaced (one step: from `start` straight to the clean image).
+        var ts = k == 1 ? [start] : (0..<k).map { i in Int((Double(start) * Double(k - 1 - i) / Double(k - 1)).rounded()) }
+        ts = ts.enumerated().filter { $0.offset == 0 || $0.element != ts[$0.offset - 1] }.map(\.element)
         var x = schedule.noised(x0, noise: Generator(seed: seed).randn(x0.shape), t: Array(repeating: start, count: n))
         for (i, t) in ts.enumerated() {
             let eps = unet.predict(x, t: Array(repeating: t, count: n))
@@ -38,8 +40,11 @@ extension Sampler {
 ///
 /// Layout under `output`: `real/<generator>/NNNNNN.png` (the real at `size` px), `fake/ddpm-img2img-sS.SS/NNNNNN.png`,
 /// and `manifest.csv` (path, label, generator, group, strength, source). A real and all its variants share the split
-/// group `pair-NNNNNN`, so no pair straddles a split. Both sides get the same last step, one JPEG pass at
-/// `jpegQuality` saved as PNG, so neither format nor JPEG history tells them apart. Resumable: existing files are kept.
+/// group `pair-NNNNNN`, so no pair straddles a split; sources that are near-duplicates of an earlier one are
+/// skipped, so two pairs never share a picture. Both sides get the same last step, one JPEG pass at `jpegQuality`
+/// saved as PNG, so the file format does not tell them apart. JPEG history can: a source that is itself a JPEG at
+/// the output size (Tiny-ImageNet at 64 px) keeps its own 8x8 blocking on the real side, which the model's output
+/// loses as the strength grows; resampled sources (64 to 32 px) do not carry it. Resumable: existing files are kept.
 public struct Img2ImgSetWriter {
     public var output: String
     public var strengths: [Double]
@@ -71,8 +76,12 @@ public struct Img2ImgSetWriter {
             throw DatasetError.badLayout(path: run, reason: "img2img needs a DDPM run (this one is \(config.family.rawValue))")
         }
         let sampler = Sampler(model: model, schedule: DiffusionSchedule(config.diffusionSchedule, steps: config.diffusionSteps))
-        let sources = Array(reals.samples.filter { $0.label == .real }.map { ($0, stableHash($0.id, seed &+ 99)) }
-            .sorted { $0.1 < $1.1 }.map(\.0).prefix(count))
+        // A seeded order; then one source per near-duplicate group (a picture in the set twice would give two pairs).
+        let ordered = reals.samples.filter { $0.label == .real }.map { ($0, stableHash($0.id, seed &+ 99)) }.sorted { $0.1 < $1.1 }.map(\.0)
+        let candidates = Array(ordered.prefix(count + count / 10 + 10))
+        let grouped = try Dataset(samples: candidates).annotatedGroups(nearDuplicates: true).samples
+        var seenGroups = Set<String>()
+        let sources = Array(grouped.filter { $0.group == nil || seenGroups.insert($0.group!).inserted }.prefix(count))
         guard !sources.isEmpty else { throw DatasetError.badLayout(path: output, reason: "no real images to pair") }
         let fm = FileManager.default
         let start = Date()

@@ -225,6 +225,17 @@ func zlibStored(_ data: [UInt8]) -> [UInt8] {
         let av = try #require(C2PAValidator.validate(store: try Self.store(assertion), asset: assertion).last)
         #expect(av.failures.contains("assertion.hashedURI.mismatch"))
 
+        // A byte of the actions' software agent changed: that assertion no longer vouches for anything, so its
+        // "created" statement is no longer evidence (the report falls back to the manifest's plain description).
+        var agent = file
+        let name = Array("Make Test Images".utf8)
+        let n = try #require((0..<(agent.count - name.count)).first { Array(agent[$0..<($0 + name.count)]) == name })
+        agent[n] = UInt8(ascii: "m")
+        let agentReport = ProvenanceReport.analyze(agent)
+        #expect(agentReport.c2pa?.validations.last?.verifiedAssertions.contains("c2pa.actions") == false)
+        #expect(!agentReport.evidence.contains { $0.finding.hasPrefix("c2pa.created") }, "\(agentReport.evidence)")
+        #expect(ProvenanceReport.analyze(file).evidence.contains { $0.finding.hasPrefix("c2pa.created") })
+
         // Validated far in the future, the certificates have expired.
         let later = try #require(C2PAValidator.validate(store: try Self.store(file), asset: file, now: Date(timeIntervalSince1970: 4_102_444_800)).last)
         #expect(later.failures.contains("signingCredential.expired"))
@@ -279,6 +290,16 @@ func zlibStored(_ data: [UInt8]) -> [UInt8] {
         for name in ["no_manifest.jpg", "earth_apollo17.jpg"] {
             #expect(ProvenanceReport.analyze(try tar.read("sdk/tests/fixtures/\(name)")).c2pa == nil)
         }
+    }
+
+    /// Malformed signature parts are errors, never traps: a certificate with empty fields, a COSE header whose
+    /// algorithm does not fit in 64 bits.
+    @Test func malformedSignaturePartsDoNotTrap() {
+        #expect(throws: (any Error).self) { try SignerCertificate(der: [0x30, 0x07, 0x30, 0x00, 0x30, 0x00, 0x03, 0x01, 0x00]) }
+        #expect(throws: (any Error).self) { try SignerCertificate(der: [0x30, 0x06, 0x30, 0x00, 0x30, 0x00, 0x30, 0x00]) }
+        let protected: [UInt8] = [0xA1, 0x01, 0x1B, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]
+        let cose = COSESign1([0x84, 0x4B] + protected + [0xA0, 0xF6, 0x40])
+        #expect(cose != nil && cose?.algorithm == nil && cose?.certificates.isEmpty == true)
     }
 }
 

@@ -288,5 +288,11 @@ let browserReady = chromiumPath != nil && executable(["chromedriver"]) != nil &&
         #expect(Multipart.parse(Array(body.prefix(body.count - 20)), boundary: "B").count == 1)
         #expect(Multipart.parse(Array("no multipart here".utf8), boundary: "B").isEmpty)
         #expect(Multipart.boundary("multipart/form-data; boundary=\"XyZ\"") == "XyZ" && Multipart.boundary("image/png") == nil)
+        // A header name with a byte of 0x80 or more (multipart-kit 4.7 would trap on it) is refused, not parsed.
+        let hostile = Array("--B\r\nContent-Disposition: form-data; name=\"f\"\r\n".utf8) + [0xC3, 0xA9] + Array(": x\r\n\r\ndata\r\n--B--\r\n".utf8)
+        #expect(Multipart.parse(hostile, boundary: "B").isEmpty)
+        // ... while such bytes in header values and in the data are fine.
+        let fine = Array("--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"".utf8) + [0xC3, 0xA9] + Array(".jpg\"\r\n\r\n".utf8) + [0xFF, 0x80] + Array("\r\n--B--\r\n".utf8)
+        #expect(Multipart.parse(fine, boundary: "B").first?.bytes == [0xFF, 0x80])
     }
 }
