@@ -340,7 +340,8 @@ struct BoxLocalisationTests {
                 let p = root.appendingPathComponent("src/\(fake ? "f" : "r")\(i).png").path
                 let im = fake ? Image(width: 64, height: 64, fill: (250, 10, 10)) : toyImage(width: 64, height: 64, patch: nil, rng: &rng)
                 try Data(ImageEncoder.png(im)).write(to: URL(fileURLWithPath: p))
-                let s = Sample(source: .file(p), label: fake ? .fake : .real, generator: fake ? "red" : "photo")
+                // Ids without the temporary folder's random name: the splice set pairs sources by a hash of their ids.
+                let s = Sample(source: .file(p), label: fake ? .fake : .real, generator: fake ? "red" : "photo", id: "src/\(fake ? "f" : "r")\(i).png")
                 if fake { fakes.append(s) } else { reals.append(s) }
             }
         }
