@@ -10,7 +10,9 @@ import Torch
 struct TrainerTests {
     /// 32 px PNGs: "real" = smooth gradients, "fake" = the same with a checkerboard (an easy, planted signal).
     static func makeSet(_ n: Int = 24) throws -> URL {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID().uuidString)")
+        // A fixed folder name under a unique parent: sample ids are "<folder>:<path>", and the split hashes them, so a
+        // random folder name gave every run another validation set (the cause of this suite's occasional AUC flake).
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID().uuidString)/planted")
         var rng = SplitMix64(seed: 1)
         for (label, gen) in [("real", "cam"), ("fake", "checker")] {
             let d = root.appendingPathComponent("\(label)/\(gen)")
