@@ -8,13 +8,15 @@ let package = Package(
     name: "aidetect-fuzz",
     dependencies: [.package(name: "aidetect", path: "..")],
     targets: [
+        // The libFuzzer driver call every target's main makes.
+        .target(name: "FuzzSupport"),
         // Every Forensics parser (JPEG/PNG/WebP/TIFF/BMFF containers, EXIF, XMP, PNG text, CBOR, JUMBF, C2PA and its
         // validation: COSE, X.509 through swift-asn1) through the whole provenance report.
-        .executableTarget(name: "FuzzProvenance", dependencies: [.product(name: "Forensics", package: "aidetect")]),
+        .executableTarget(name: "FuzzProvenance", dependencies: ["FuzzSupport", .product(name: "Forensics", package: "aidetect")]),
         // Image decoding through ImageDecoder: format sniffing, every codec's glue in cimg.c, limits, orientation, ICC.
-        .executableTarget(name: "FuzzImageDecode", dependencies: [.product(name: "Imaging", package: "aidetect")]),
+        .executableTarget(name: "FuzzImageDecode", dependencies: ["FuzzSupport", .product(name: "Imaging", package: "aidetect")]),
         // The invisible-watermark decoder on arbitrary pixels (size and pixels from the input).
-        .executableTarget(name: "FuzzWatermark", dependencies: [.product(name: "Forensics", package: "aidetect"),
+        .executableTarget(name: "FuzzWatermark", dependencies: ["FuzzSupport", .product(name: "Forensics", package: "aidetect"),
                                                                 .product(name: "Imaging", package: "aidetect")]),
     ]
 )

@@ -141,16 +141,9 @@ public enum BoxLocalisation {
             // Training examples are small (128 px): decode them once.
             let examples = train.compactMap { try? Self.example($0, root: config.data, size: config.inputSize, preprocessing: pre) }
             guard !examples.isEmpty else { throw DatasetError.empty(config.data) }
-            var history: [Record] = []
-            var startEpoch = 0
-            let checkpoint = directory + "/checkpoint.safetensors"
-            if fm.fileExists(atPath: checkpoint) {
-                let (t, meta) = try Safetensors.load(path: checkpoint)
-                try model.loadStateDict(t)
-                startEpoch = Int(meta["epoch"] ?? "0") ?? 0
-                if let h = meta["history"] { history = (try? JSONDecoder().decode([Record].self, from: Data(h.utf8))) ?? [] }
-                log("resumed after epoch \(startEpoch)")
-            }
+            let checkpoint = EpochCheckpoint<Record>(path: directory + "/checkpoint.safetensors")
+            let (startEpoch, resumed) = try checkpoint.resume(model, log: log)
+            var history = resumed
             let s = Double(config.inputSize)
             for epoch in startEpoch..<config.epochs {
                 let start = Date()
@@ -186,10 +179,7 @@ public enum BoxLocalisation {
                     let fitted = Model(detector: model, inputSize: config.inputSize, imageThreshold: ev.fittedThreshold, preprocessing: pre)
                     try fitted.save(path: modelPath, description: "box detector trained on \((config.data as NSString).lastPathComponent), epoch \(epoch + 1)")
                 }
-                let meta = ["epoch": String(epoch + 1), "history": String(decoding: try JSONEncoder().encode(history), as: UTF8.self)]
-                try Safetensors.save(model.stateDict(), metadata: meta, path: checkpoint + ".tmp")
-                _ = try? fm.removeItem(atPath: checkpoint)
-                try fm.moveItem(atPath: checkpoint + ".tmp", toPath: checkpoint)
+                try checkpoint.save(model, epoch: epoch + 1, history: history)
             }
             return history
         }

@@ -61,16 +61,9 @@ public struct LocalisationTrainer {
         var train = items.filter { $0.split == "train" }
         if let cap = config.cap { train = Array(train.prefix(cap)) }
         let validation = items.filter { $0.split == "validation" }
-        var history: [Record] = []
-        var startEpoch = 0
-        let checkpoint = directory + "/checkpoint.safetensors"
-        if fm.fileExists(atPath: checkpoint) {
-            let (t, meta) = try Safetensors.load(path: checkpoint)
-            try model.loadStateDict(t)
-            startEpoch = Int(meta["epoch"] ?? "0") ?? 0
-            if let h = meta["history"] { history = (try? JSONDecoder().decode([Record].self, from: Data(h.utf8))) ?? [] }
-            log("resumed after epoch \(startEpoch)")
-        }
+        let checkpoint = EpochCheckpoint<Record>(path: directory + "/checkpoint.safetensors")
+        let (startEpoch, resumed) = try checkpoint.resume(model, log: log)
+        var history = resumed
         let pre = entry.preprocessing
         for epoch in startEpoch..<config.epochs {
             let start = Date()
@@ -108,10 +101,7 @@ public struct LocalisationTrainer {
                 try saveDetector(model, architecture: config.model, path: modelPath,
                                  description: "per-pixel localisation model trained on \((config.data as NSString).lastPathComponent), epoch \(epoch + 1)")
             }
-            let meta = ["epoch": String(epoch + 1), "history": String(decoding: try JSONEncoder().encode(history), as: UTF8.self)]
-            try Safetensors.save(model.stateDict(), metadata: meta, path: checkpoint + ".tmp")
-            _ = try? fm.removeItem(atPath: checkpoint)
-            try fm.moveItem(atPath: checkpoint + ".tmp", toPath: checkpoint)
+            try checkpoint.save(model, epoch: epoch + 1, history: history)
         }
         return history
     }
@@ -119,6 +109,30 @@ public struct LocalisationTrainer {
     /// Per-pixel P(pasted) at the image's size.
     public static func predict(_ model: Module, _ image: Image, preprocessing pre: Preprocessing) -> [Float] {
         withNoGrad { model(stacked([image.normalizedTensor(mean: pre.mean, std: pre.std)])).sigmoid() }.reshaped([-1]).toArray(Float.self)
+    }
+}
+
+/// A localisation trainer's checkpoint after each epoch: the weights, the epochs done and the history, replaced
+/// atomically; a rerun resumes from it.
+struct EpochCheckpoint<Record: Codable> {
+    let path: String
+
+    /// Loads the weights into `model`: (epochs done, history), or (0, []) when there is no checkpoint yet.
+    func resume(_ model: Module, log: (String) -> Void) throws -> (Int, [Record]) {
+        guard FileManager.default.fileExists(atPath: path) else { return (0, []) }
+        let (t, meta) = try Safetensors.load(path: path)
+        try model.loadStateDict(t)
+        let epoch = Int(meta["epoch"] ?? "0") ?? 0
+        let history = meta["history"].flatMap { try? JSONDecoder().decode([Record].self, from: Data($0.utf8)) } ?? []
+        log("resumed after epoch \(epoch)")
+        return (epoch, history)
+    }
+
+    func save(_ model: Module, epoch: Int, history: [Record]) throws {
+        let meta = ["epoch": String(epoch), "history": String(decoding: try JSONEncoder().encode(history), as: UTF8.self)]
+        try Safetensors.save(model.stateDict(), metadata: meta, path: path + ".tmp")
+        _ = try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.moveItem(atPath: path + ".tmp", toPath: path)
     }
 }
 

@@ -10,6 +10,26 @@ import Torch
 
 @testable import Explain
 
+/// Sources for a toy splice set under `root/src`: `count` textured reals and as many plain red fakes of `side` px.
+/// Ids leave out the temporary folder's random name: the splice set pairs sources by a hash of their ids, so the
+/// set is the same on every run.
+func toySpliceSources(_ root: URL, count: Int, side: Int, seed: UInt64) throws -> (reals: [Sample], fakes: [Sample]) {
+    var rng = SplitMix64(seed: seed)
+    var reals: [Sample] = [], fakes: [Sample] = []
+    try FileManager.default.createDirectory(at: root.appendingPathComponent("src"), withIntermediateDirectories: true)
+    for i in 0..<count {
+        for fake in [false, true] {
+            let name = "src/\(fake ? "f" : "r")\(i).png"
+            let p = root.appendingPathComponent(name).path
+            let im = fake ? Image(width: side, height: side, fill: (250, 10, 10)) : toyImage(width: side, height: side, patch: nil, rng: &rng)
+            try Data(ImageEncoder.png(im)).write(to: URL(fileURLWithPath: p))
+            let s = Sample(source: .file(p), label: fake ? .fake : .real, generator: fake ? "red" : "photo", id: name)
+            if fake { fakes.append(s) } else { reals.append(s) }
+        }
+    }
+    return (reals, fakes)
+}
+
 /// A toy detector whose only evidence is a red square: conv -> conv ("features") -> global max pool -> linear.
 final class PatchNet: Module {
     let c1 = Conv2d(inputChannels: 3, outputChannels: 8, kernelSize: 3, padding: 1)
@@ -223,18 +243,7 @@ func insideOutside(_ m: Heatmap, x: Int, y: Int, size: Int) -> (inside: Float, o
     @Test func spliceSetMetricsAndTraining() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("splice-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        var rng = SplitMix64(seed: 3)
-        var reals: [Sample] = [], fakes: [Sample] = []
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("src"), withIntermediateDirectories: true)
-        for i in 0..<12 {
-            for fake in [false, true] {
-                let p = root.appendingPathComponent("src/\(fake ? "f" : "r")\(i).png").path
-                let im = fake ? Image(width: 40, height: 40, fill: (250, 10, 10)) : toyImage(width: 40, height: 40, patch: nil, rng: &rng)
-                try Data(ImageEncoder.png(im)).write(to: URL(fileURLWithPath: p))
-                let s = Sample(source: .file(p), label: fake ? .fake : .real, generator: fake ? "red" : "photo")
-                if fake { fakes.append(s) } else { reals.append(s) }
-            }
-        }
+        let (reals, fakes) = try toySpliceSources(root, count: 12, side: 40, seed: 3)
         var b = SpliceSetBuilder()
         b.count = 20; b.size = 32; b.pristineFraction = 0.25; b.feather = 1
         let out = root.appendingPathComponent("set").path
@@ -332,19 +341,7 @@ struct BoxLocalisationTests {
 
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("boxes-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
-        var rng = SplitMix64(seed: 4)
-        var reals: [Sample] = [], fakes: [Sample] = []
-        try FileManager.default.createDirectory(at: root.appendingPathComponent("src"), withIntermediateDirectories: true)
-        for i in 0..<24 {
-            for fake in [false, true] {
-                let p = root.appendingPathComponent("src/\(fake ? "f" : "r")\(i).png").path
-                let im = fake ? Image(width: 64, height: 64, fill: (250, 10, 10)) : toyImage(width: 64, height: 64, patch: nil, rng: &rng)
-                try Data(ImageEncoder.png(im)).write(to: URL(fileURLWithPath: p))
-                // Ids without the temporary folder's random name: the splice set pairs sources by a hash of their ids.
-                let s = Sample(source: .file(p), label: fake ? .fake : .real, generator: fake ? "red" : "photo", id: "src/\(fake ? "f" : "r")\(i).png")
-                if fake { fakes.append(s) } else { reals.append(s) }
-            }
-        }
+        let (reals, fakes) = try toySpliceSources(root, count: 24, side: 64, seed: 4)
         var b = SpliceSetBuilder()
         b.count = 40; b.size = 64; b.pristineFraction = 0.2; b.feather = 1; b.area = 0.1...0.4
         let out = root.appendingPathComponent("set").path

@@ -1,4 +1,4 @@
-import Foundation
+import FuzzSupport
 import Imaging
 
 /// libFuzzer entry: decoding never traps; a decoded image has the size it claims.
@@ -11,12 +11,4 @@ func fuzzImageDecode(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-// SwiftPM links executables with main = <target>_main (this file's top-level code), so libFuzzer's own main is not
-// used: its driver is called instead, with the same command line (-runs=N, -max_total_time=S, corpus folders).
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
-var argc = CommandLine.argc
-var argv = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzImageDecode))
+runFuzzer(fuzzImageDecode)

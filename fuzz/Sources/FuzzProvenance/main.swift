@@ -1,4 +1,4 @@
-import Foundation
+import FuzzSupport
 import Forensics
 
 /// libFuzzer entry: the provenance report never traps, whatever the bytes.
@@ -9,12 +9,4 @@ func fuzzProvenance(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-// SwiftPM links executables with main = <target>_main (this file's top-level code), so libFuzzer's own main is not
-// used: its driver is called instead, with the same command line (-runs=N, -max_total_time=S, corpus folders).
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
-                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
-var argc = CommandLine.argc
-var argv = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzProvenance))
+runFuzzer(fuzzProvenance)
