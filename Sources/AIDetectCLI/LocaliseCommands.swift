@@ -208,32 +208,33 @@ struct LocaliseBoxes: ParsableCommand {
     @Argument(help: "Image files.") var files: [String]
     @OptionGroup var runtime: RuntimeOptions
 
+    /// One output line: the boxes of a file, or why it could not be read.
+    struct Line: Encodable {
+        var file: String
+        var containsAIRegion: Bool?
+        var boxes: [ScoredBox]?
+        var error: String?
+        enum CodingKeys: String, CodingKey { case file, containsAIRegion = "contains_ai_region", boxes, error }
+    }
+
     func run() throws {
         runtime.apply()
         let box = try BoxLocalisation.Model.load(model)
         let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var failed = 0
         for f in files {
-            var row: [String: AnyEncodable] = ["file": AnyEncodable(f)]
+            var line = Line(file: f)
             do {
-                let image = try ImageDecoder().decode(path: f).image
-                let found = box.predict(image, minimumScore: minimumScore)
-                row["boxes"] = AnyEncodable(found)
-                row["contains_ai_region"] = AnyEncodable((found.first?.score ?? 0) >= box.imageThreshold)
+                let found = box.predict(try ImageDecoder().decode(path: f).image, minimumScore: minimumScore)
+                line.boxes = found
+                line.containsAIRegion = (found.first?.score ?? 0) >= box.imageThreshold
             } catch {
-                row["error"] = AnyEncodable(error.localizedDescription)
+                line.error = error.localizedDescription
                 failed += 1
             }
-            print(String(decoding: try enc.encode(row), as: UTF8.self))
+            print(String(decoding: try enc.encode(line), as: UTF8.self))
         }
         if failed > 0 { throw ExitCode(2) }
     }
-}
-
-/// Wraps any Encodable value for a heterogeneous JSON object.
-struct AnyEncodable: Encodable {
-    let encode: (Encoder) throws -> Void
-    init<T: Encodable>(_ value: T) { encode = value.encode }
-    func encode(to encoder: Encoder) throws { try encode(encoder) }
 }

@@ -217,20 +217,15 @@ public struct BoxEvaluation: Sendable, Codable {
             let values = thresholds.map { averagePrecision(part.map { ($0.truth, $0.found) }, iou: $0) }
             return AP(map50: values[0], map5095: values.reduce(0, +) / Double(values.count), images: part.count)
         }
-        let spliced = rows.filter { !$0.pristine }.sorted { $0.area < $1.area }
-        var quartiles: [AP] = [], bounds: [Double] = []
-        for q in 0..<4 {
-            let part = Array(spliced[(spliced.count * q / 4)..<(spliced.count * (q + 1) / 4)])
-            quartiles.append(ap(part))
-            bounds.append(part.last?.area ?? .nan)
-        }
+        let spliced = rows.filter { !$0.pristine }
+        let (parts, bounds) = areaQuartiles(spliced) { $0.area }
         func best(_ r: (area: Double, truth: [ScoredBox], found: [ScoredBox], pristine: Bool)) -> Double { r.found.map(\.score).max() ?? 0 }
         let pristineBest = rows.filter(\.pristine).map(best).sorted()
         // The smallest threshold above all but 5% of the pristine images' best scores.
         let allowed = Int(Double(pristineBest.count) * 0.05)
         let fitted = pristineBest.isEmpty ? 0.5 : pristineBest[pristineBest.count - 1 - allowed].nextUp
         func rate(_ r: [Double]) -> Double { r.isEmpty ? .nan : Double(r.filter { $0 >= imageThreshold }.count) / Double(r.count) }
-        return BoxEvaluation(all: ap(rows), quartiles: quartiles, areaBounds: bounds, imageThreshold: imageThreshold,
+        return BoxEvaluation(all: ap(rows), quartiles: parts.map(ap), areaBounds: bounds, imageThreshold: imageThreshold,
                              flaggedSpliced: rate(spliced.map(best)), flaggedPristine: rate(pristineBest), pristine: pristineBest.count,
                              fittedThreshold: fitted)
     }
@@ -269,10 +264,8 @@ public struct BoxEvaluation: Sendable, Codable {
     public var markdown: String {
         var s = "| images | n | mAP@0.5 | mAP@0.5:0.95 |\n|---|---:|---:|---:|\n"
         s += String(format: "| all (pristine included) | %d | %.3f | %.3f |\n", all.images, all.map50, all.map5095)
-        var lower = 0.0
         for (i, q) in quartiles.enumerated() {
-            s += String(format: "| Q%d (area %.1f-%.1f%%) | %d | %.3f | %.3f |\n", i + 1, lower * 100, areaBounds[i] * 100, q.images, q.map50, q.map5095)
-            lower = areaBounds[i]
+            s += String(format: "| %@ | %d | %.3f | %.3f |\n", quartileName(i, bounds: areaBounds), q.images, q.map50, q.map5095)
         }
         s += String(format: "\nImage level (best box score >= %.3f): %.1f%% of spliced images, %.1f%% of %d pristine images flagged.\n",
                      imageThreshold, flaggedSpliced * 100, flaggedPristine * 100, pristine)

@@ -136,6 +136,19 @@ struct EpochCheckpoint<Record: Codable> {
     }
 }
 
+/// Rows in four parts by pasted area (Q1 the smallest; the counts differ by at most one) and each part's largest
+/// area, the upper bound that `quartileName` prints. The pixel and box evaluations share it, so their quartiles match.
+func areaQuartiles<Row>(_ rows: [Row], area: (Row) -> Double) -> (parts: [[Row]], bounds: [Double]) {
+    let sorted = rows.sorted { area($0) < area($1) }
+    let parts = (0..<4).map { q in Array(sorted[(sorted.count * q / 4)..<(sorted.count * (q + 1) / 4)]) }
+    return (parts, parts.map { $0.last.map(area) ?? .nan })
+}
+
+/// "Q2 (area 13.2-24.5%)": quartile `i` of `areaQuartiles`, from the previous quartile's bound to its own.
+func quartileName(_ i: Int, bounds: [Double]) -> String {
+    String(format: "Q%d (area %.1f-%.1f%%)", i + 1, (i > 0 ? bounds[i - 1] : 0) * 100, bounds[i] * 100)
+}
+
 /// Localisation metrics (study 003, table 4.8): pixel precision/recall/F1, IoU and Dice over the spliced test
 /// images (pooled over pixels, and the mean per-image IoU), the same by quartile of pasted area, and the
 /// image-level "AI rate": the share of spliced images (and of pristine ones: false alarms) where at least
@@ -195,14 +208,8 @@ public struct LocalisationEvaluation: Sendable, Codable {
             px.images = c.n
             return px
         }
-        let sorted = perImage.sorted { $0.area < $1.area }
-        var quartiles: [Pixel] = [], bounds: [Double] = []
-        for q in 0..<4 {
-            let part = Array(sorted[(sorted.count * q / 4)..<(sorted.count * (q + 1) / 4)])
-            quartiles.append(summarise(part))
-            bounds.append(part.last?.area ?? .nan)
-        }
-        return LocalisationEvaluation(pixel: summarise(perImage), quartiles: quartiles, areaBounds: bounds,
+        let (parts, bounds) = areaQuartiles(perImage) { $0.area }
+        return LocalisationEvaluation(pixel: summarise(perImage), quartiles: parts.map(summarise), areaBounds: bounds,
                                       aiRateSpliced: perImage.isEmpty ? .nan : Double(splicedFlagged) / Double(perImage.count),
                                       aiRatePristine: pristine == 0 ? .nan : Double(pristineFlagged) / Double(pristine), pristine: pristine)
     }
@@ -213,11 +220,7 @@ public struct LocalisationEvaluation: Sendable, Codable {
         }
         var s = "| spliced images | n | pixel precision | recall | F1 | IoU | Dice | mean image IoU |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
         s += row("all", pixel)
-        var lower = 0.0
-        for (i, q) in quartiles.enumerated() {
-            s += row(String(format: "Q%d (area %.1f-%.1f%%)", i + 1, lower * 100, areaBounds[i] * 100), q)
-            lower = areaBounds[i]
-        }
+        for (i, q) in quartiles.enumerated() { s += row(quartileName(i, bounds: areaBounds), q) }
         s += String(format: "\nImage-level AI rate: %.1f%% of spliced images, %.1f%% of %d pristine reals (false alarms).\n",
                     aiRateSpliced * 100, aiRatePristine * 100, pristine)
         return s

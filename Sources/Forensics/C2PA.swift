@@ -49,7 +49,17 @@ public struct JUMBFBox: Sendable, Equatable {
         return out
     }
 
+    /// The C2PA manifest store (the `c2pa` superbox) in the JUMBF of one file, parsed.
+    public static func c2paStore(_ bytes: [UInt8]) -> JUMBFBox? { parse(bytes).first { $0.type == "jumb" && $0.label == "c2pa" } }
+    /// A store's manifests, oldest first (the active one last).
+    public var manifests: [JUMBFBox] { children.filter { $0.type == "jumb" && $0.label != nil } }
+
     public func child(label: String) -> JUMBFBox? { children.first { $0.label == label } }
+    /// A manifest's claim: the CBOR bytes of its `c2pa.claim.v2` box, else of its `c2pa.claim` box.
+    public var claimBytes: [UInt8]? { (child(label: "c2pa.claim.v2") ?? child(label: "c2pa.claim"))?.content("cbor") }
+    /// The box without its own header (the description box and content boxes of a superbox): what a C2PA hashed
+    /// URI hashes.
+    public var contentRange: Range<Int> { (range.lowerBound + headerSize)..<range.upperBound }
     public func children(labelPrefix p: String) -> [JUMBFBox] { children.filter { $0.label?.hasPrefix(p) == true } }
     /// The first content box of the given type ('cbor', 'json', ...).
     public func content(_ type: String) -> [UInt8]? { children.first { $0.type == type }?.payload }
@@ -91,8 +101,13 @@ public struct C2PAManifest: Sendable, Equatable, Codable {
 
     /// Reads the active manifest from a C2PA manifest store (the JUMBF of one file).
     public init?(jumbf: [UInt8]) {
-        guard let store = JUMBFBox.parse(jumbf).first(where: { $0.type == "jumb" && $0.label == "c2pa" }) else { return nil }
-        let manifests = store.children.filter { $0.type == "jumb" && $0.label != nil }
+        guard let store = JUMBFBox.c2paStore(jumbf) else { return nil }
+        self.init(store: store)
+    }
+
+    /// Reads the active manifest from a parsed manifest store (`JUMBFBox.c2paStore`).
+    public init?(store: JUMBFBox) {
+        let manifests = store.manifests
         guard let active = manifests.last, let label = active.label else { return nil }
         self.label = label
         manifestCount = manifests.count
@@ -100,8 +115,7 @@ public struct C2PAManifest: Sendable, Equatable, Codable {
         // edited file's active manifest often only says "converted", its ingredient's says "created").
         for (k, m) in manifests.enumerated() {
             let active = k == manifests.count - 1
-            let claimBox = m.child(label: "c2pa.claim.v2") ?? m.child(label: "c2pa.claim")
-            if let cbor = claimBox?.content("cbor").flatMap(CBOR.decode) {
+            if let cbor = m.claimBytes.flatMap(CBOR.decode) {
                 var generator = cbor["claim_generator"]?.string
                 if generator == nil, let info = cbor["claim_generator_info"] {
                     let first = info.array?.first ?? info

@@ -35,6 +35,9 @@ public struct C2PAValidation: Sendable, Codable, Equatable {
     public var algorithm: String?
     /// Labels of the assertions the claim lists whose hashes check out: only these are evidence.
     public var verifiedAssertions: [String] = []
+    /// Signature and bindings hold (valid, untrusted signer, binding not checked, or invalid only because the
+    /// certificate has expired): what the manifest states may be read as the signer's statement.
+    public var isIntact: Bool { verdict != .invalid || failures == ["signingCredential.expired"] }
     /// The time a time-stamp token in the signature states (its authority's signature is not checked).
     public var timeStamp: Date?
 
@@ -70,16 +73,24 @@ public enum C2PAValidator {
     }
 
     static func validate(store jumbf: [UInt8], asset: [UInt8], now: Date, anchors: [SignerCertificate]) -> [C2PAValidation] {
-        guard let store = JUMBFBox.parse(jumbf).first(where: { $0.type == "jumb" && $0.label == "c2pa" }) else { return [] }
-        let manifests = store.children.filter { $0.type == "jumb" && $0.label != nil }
+        guard let store = JUMBFBox.c2paStore(jumbf) else { return [] }
+        return validate(store: store, jumbf: jumbf, asset: asset, now: now, anchors: anchors)
+    }
+
+    /// The same for a store already parsed from `jumbf` (the bytes its boxes' ranges point into).
+    public static func validate(store: JUMBFBox, jumbf: [UInt8], asset: [UInt8], now: Date = Date()) -> [C2PAValidation] {
+        validate(store: store, jumbf: jumbf, asset: asset, now: now, anchors: trustAnchors)
+    }
+
+    static func validate(store: JUMBFBox, jumbf: [UInt8], asset: [UInt8], now: Date, anchors: [SignerCertificate]) -> [C2PAValidation] {
+        let manifests = store.manifests
         return manifests.enumerated().map { k, m in
-            validate(manifest: m, store: store, bytes: jumbf, asset: asset, active: k == manifests.count - 1,
-                     parent: k > 0 ? manifests[k - 1] : nil, now: now, anchors: anchors)
+            validate(manifest: m, store: store, bytes: jumbf, asset: asset, active: k == manifests.count - 1, now: now, anchors: anchors)
         }
     }
 
-    static func validate(manifest m: JUMBFBox, store: JUMBFBox, bytes: [UInt8], asset: [UInt8], active: Bool, parent: JUMBFBox?,
-                         now: Date, anchors: [SignerCertificate]) -> C2PAValidation {
+    static func validate(manifest m: JUMBFBox, store: JUMBFBox, bytes: [UInt8], asset: [UInt8], active: Bool, now: Date,
+                         anchors: [SignerCertificate]) -> C2PAValidation {
         var v = C2PAValidation(manifest: m.label ?? "?", active: active, verdict: .invalid, codes: [])
         func finish() -> C2PAValidation {
             let failed = v.codes.contains { failureCodes.contains($0) }
@@ -89,9 +100,7 @@ public enum C2PAValidator {
             v.codes.sort { (failureCodes.contains($0) ? 0 : 1, $0) < (failureCodes.contains($1) ? 0 : 1, $1) }
             return v
         }
-        guard let claimBox = m.child(label: "c2pa.claim.v2") ?? m.child(label: "c2pa.claim"), let claimBytes = claimBox.content("cbor") else {
-            v.codes.append("claim.missing"); return finish()
-        }
+        guard let claimBytes = m.claimBytes else { v.codes.append("claim.missing"); return finish() }
         guard let claim = CBOR.decode(claimBytes) else { v.codes.append("claim.malformed"); return finish() }
 
         // 1. The claim's signature (COSE_Sign1 over the claim bytes, detached payload).
@@ -153,7 +162,7 @@ public enum C2PAValidator {
                   case .bytes(let expected)? = link["hash"] else { continue }
             guard let target = resolve(url, manifest: m, store: store) else { v.codes.append("claim.missing"); continue }
             let alg = link["alg"]?.string ?? defaultAlg
-            func digest(_ box: JUMBFBox) -> [UInt8]? { hash(alg, bytes[(box.range.lowerBound + box.headerSize)..<box.range.upperBound]) }
+            func digest(_ box: JUMBFBox) -> [UInt8]? { hash(alg, bytes[box.contentRange]) }
             // The ingredient's manifest box (the URI may name it or its claim box).
             let manifestBox = store.children.first { $0.type == "jumb" && $0.range.contains(target.range.lowerBound) } ?? target
             var code: String
@@ -161,8 +170,7 @@ public enum C2PAValidator {
                 code = "ingredient.hashedURI.match"
             } else {
                 // Early writers hashed the ingredient's claim bytes instead (c2pa-rs accepts these "legacy" hashes).
-                let claimBytes = (manifestBox.child(label: "c2pa.claim.v2") ?? manifestBox.child(label: "c2pa.claim"))?.content("cbor")
-                code = claimBytes.map { hash(alg, $0) == expected } == true ? "ingredient.hashedURI.legacyMatch" : "ingredient.hashedURI.mismatch"
+                code = manifestBox.claimBytes.map { hash(alg, $0) == expected } == true ? "ingredient.hashedURI.legacyMatch" : "ingredient.hashedURI.mismatch"
             }
             v.codes.append(code)
             if code != "ingredient.hashedURI.mismatch", ing["relationship"]?.string == "parentOf", verified.contains(where: { $0.range == a.range }) {
@@ -175,8 +183,7 @@ public enum C2PAValidator {
         if active {
             var binding = hardBinding
             var update = false
-            if binding.isEmpty, let parent = parentManifest,
-               let parentClaim = (parent.child(label: "c2pa.claim.v2") ?? parent.child(label: "c2pa.claim"))?.content("cbor").flatMap(CBOR.decode) {
+            if binding.isEmpty, let parent = parentManifest, let parentClaim = parent.claimBytes.flatMap(CBOR.decode) {
                 update = true
                 v.codes.append("claim.updateManifest")
                 var ignored: [String] = [], parentListed: [JUMBFBox] = []
@@ -216,8 +223,7 @@ public enum C2PAValidator {
             if !boxes.contains(where: { $0.range == box.range }) { boxes.append(box) }
             let alg = ref["alg"]?.string ?? defaultAlg
             let key = "\(box.range.lowerBound)-\(box.range.upperBound)-\(alg)"
-            // C2PA hashes a JUMBF superbox without its own header: the description box and the content boxes.
-            guard let digest = digests[key] ?? hash(alg, bytes[(box.range.lowerBound + box.headerSize)..<box.range.upperBound]) else {
+            guard let digest = digests[key] ?? hash(alg, bytes[box.contentRange]) else {
                 codes.append("algorithm.unsupported"); continue
             }
             digests[key] = digest
@@ -233,16 +239,13 @@ public enum C2PAValidator {
 
     /// The genTime of an RFC 3161 time-stamp token (ContentInfo > SignedData > encapContentInfo > TSTInfo).
     static func timeStampTime(_ token: [UInt8]) -> Date? {
-        func kids(_ n: ASN1Node) -> [ASN1Node] { if case .constructed(let c) = n.content { return Array(c) }; return [] }
+        func kids(_ n: ASN1Node) -> [ASN1Node] { (try? asn1Children(n)) ?? [] }
         guard let root = try? DER.parse(token), let explicit = kids(root).dropFirst().first, let signedData = kids(explicit).first else { return nil }
         let sd = kids(signedData)
         guard sd.count >= 3, let wrapped = kids(sd[2]).dropFirst().first, let octets = kids(wrapped).first,
               case .primitive(let tst) = octets.content, let info = try? DER.parse(Array(tst)) else { return nil }
-        guard let t = kids(info).first(where: { $0.identifier == .generalizedTime }), let g = try? GeneralizedTime(derEncoded: t) else { return nil }
-        var c = DateComponents()
-        c.timeZone = TimeZone(identifier: "UTC")
-        (c.year, c.month, c.day, c.hour, c.minute, c.second) = (g.year, g.month, g.day, g.hours, g.minutes, g.seconds)
-        return Calendar(identifier: .gregorian).date(from: c)
+        guard let t = kids(info).first(where: { $0.identifier == .generalizedTime }) else { return nil }
+        return try? asn1Date(t)
     }
 
     /// A `self#jumbf=` URI: absolute (`/c2pa/<manifest>/c2pa.assertions/<label>`) or relative to the manifest.
@@ -263,12 +266,20 @@ public enum C2PAValidator {
         return node
     }
 
-    static func hash(_ alg: String, _ data: some Sequence<UInt8>) -> [UInt8]? {
-        let bytes = Array(data)
+    static func hash(_ alg: String, _ data: ArraySlice<UInt8>) -> [UInt8]? { hash(alg, parts: [data]) }
+    static func hash(_ alg: String, _ data: [UInt8]) -> [UInt8]? { hash(alg, parts: [data[...]]) }
+
+    /// The digest of the parts one after the other, fed to the hash in place (no copy of the bytes); nil for an
+    /// algorithm C2PA does not name.
+    static func hash(_ alg: String, parts: [ArraySlice<UInt8>]) -> [UInt8]? {
+        func run<H: HashFunction>(_ h: inout H) -> [UInt8] {
+            for p in parts { p.withUnsafeBytes { h.update(bufferPointer: $0) } }
+            return Array(h.finalize())
+        }
         switch alg.lowercased() {
-        case "sha256": return Array(SHA256.hash(data: bytes))
-        case "sha384": return Array(SHA384.hash(data: bytes))
-        case "sha512": return Array(SHA512.hash(data: bytes))
+        case "sha256": var h = SHA256(); return run(&h)
+        case "sha384": var h = SHA384(); return run(&h)
+        case "sha512": var h = SHA512(); return run(&h)
         default: return nil
         }
     }
@@ -297,15 +308,14 @@ public enum C2PAValidator {
             ranges.append(r)
         }
         ranges.sort { $0.lowerBound < $1.lowerBound }
-        var kept: [UInt8] = []
-        kept.reserveCapacity(asset.count)
+        var kept: [ArraySlice<UInt8>] = []
         var at = 0
         for r in ranges {
-            if r.lowerBound > at { kept += asset[at..<r.lowerBound] }
+            if r.lowerBound > at { kept.append(asset[at..<r.lowerBound]) }
             at = max(at, r.upperBound)
         }
-        if at < asset.count { kept += asset[at...] }
-        guard let digest = hash(cbor["alg"]?.string ?? defaultAlg, kept) else { return "algorithm.unsupported" }
+        if at < asset.count { kept.append(asset[at...]) }
+        guard let digest = hash(cbor["alg"]?.string ?? defaultAlg, parts: kept) else { return "algorithm.unsupported" }
         return digest == expected ? "assertion.dataHash.match" : "assertion.dataHash.mismatch"
     }
 }
@@ -430,28 +440,12 @@ struct SignerCertificate: Sendable, Equatable {
 
     init(der: [UInt8]) throws {
         func bad(_ why: String) -> ASN1Error { ASN1Error.invalidASN1Object(reason: why) }
-        func kids(_ n: ASN1Node) throws -> [ASN1Node] {
-            guard case .constructed(let c) = n.content else { throw bad("expected a constructed node") }
-            return Array(c)
-        }
+        let kids = asn1Children, time = asn1Date
         func at(_ a: [ASN1Node], _ i: Int) throws -> ASN1Node {
             guard i >= 0, i < a.count else { throw bad("missing field \(i)") }
             return a[i]
         }
         func oid(_ n: ASN1Node) throws -> [UInt] { try ASN1ObjectIdentifier(derEncoded: n).oidComponents }
-        func time(_ n: ASN1Node) throws -> Date {
-            var c = DateComponents()
-            c.timeZone = TimeZone(identifier: "UTC")
-            if n.identifier == .utcTime {
-                let t = try UTCTime(derEncoded: n)
-                (c.year, c.month, c.day, c.hour, c.minute, c.second) = (t.year, t.month, t.day, t.hours, t.minutes, t.seconds)
-            } else {
-                let t = try GeneralizedTime(derEncoded: n)
-                (c.year, c.month, c.day, c.hour, c.minute, c.second) = (t.year, t.month, t.day, t.hours, t.minutes, t.seconds)
-            }
-            guard let d = Calendar(identifier: .gregorian).date(from: c) else { throw bad("bad time") }
-            return d
-        }
         self.der = der
         let top = try kids(try DER.parse(der))
         guard top.count == 3 else { throw bad("a certificate has three parts") }
@@ -579,4 +573,25 @@ struct SignerCertificate: Sendable, Equatable {
         guard let (scheme, hash) = table[a] else { return nil }
         return verify(child.signature, over: child.tbs, scheme: scheme, hash: hash)
     }
+}
+
+/// The children of a constructed DER node.
+func asn1Children(_ n: ASN1Node) throws -> [ASN1Node] {
+    guard case .constructed(let c) = n.content else { throw ASN1Error.invalidASN1Object(reason: "expected a constructed node") }
+    return Array(c)
+}
+
+/// A DER UTCTime or GeneralizedTime as a date (UTC).
+func asn1Date(_ n: ASN1Node) throws -> Date {
+    var c = DateComponents()
+    c.timeZone = TimeZone(identifier: "UTC")
+    if n.identifier == .utcTime {
+        let t = try UTCTime(derEncoded: n)
+        (c.year, c.month, c.day, c.hour, c.minute, c.second) = (t.year, t.month, t.day, t.hours, t.minutes, t.seconds)
+    } else {
+        let t = try GeneralizedTime(derEncoded: n)
+        (c.year, c.month, c.day, c.hour, c.minute, c.second) = (t.year, t.month, t.day, t.hours, t.minutes, t.seconds)
+    }
+    guard let d = Calendar(identifier: .gregorian).date(from: c) else { throw ASN1Error.invalidASN1Object(reason: "bad time") }
+    return d
 }

@@ -49,12 +49,10 @@ public struct ProvenanceReport: Sendable, Codable, Equatable {
             for (k, v) in x.properties where Self.xmpKeys.contains(k) { r.xmp[k] = v }
         }
         for j in blocks.jumbf where r.c2pa == nil {
-            r.c2pa = C2PAManifest(jumbf: j)
-            if r.c2pa != nil {
-                let v = C2PAValidator.validate(store: j, asset: data)
-                r.c2pa?.validations = v
-                r.c2pa?.validation = v.last?.verdict.rawValue ?? "not validated"
-            }
+            guard let store = JUMBFBox.c2paStore(j), var manifest = C2PAManifest(store: store) else { continue }
+            manifest.validations = C2PAValidator.validate(store: store, jumbf: j, asset: data)
+            manifest.validation = manifest.validations.last?.verdict.rawValue ?? "not validated"
+            r.c2pa = manifest
         }
         if !blocks.jumbf.isEmpty && r.c2pa == nil { r.problems.append("C2PA/JUMBF data present but no readable manifest store") }
         r.collectEvidence(blocks: blocks, xmps: xmps)
@@ -78,6 +76,13 @@ public struct ProvenanceReport: Sendable, Codable, Equatable {
         evidence.append(Evidence(source: source, finding: finding, direction: direction, strength: strength, explanation: explanation))
     }
 
+    /// IPTC digital source types of generative AI: trainedAlgorithmicMedia and its composite (algorithmicMedia is made
+    /// by an algorithm without training data, procedural, not generative AI).
+    static func isGenerative(_ digitalSourceType: String?) -> Bool {
+        guard let dst = digitalSourceType else { return false }
+        return dst.hasPrefix("trainedAlgorithmicMedia") || dst.hasPrefix("compositeWithTrainedAlgorithmicMedia")
+    }
+
     mutating func collectEvidence(blocks: MetadataBlocks, xmps: [XMP]) {
         // C2PA.
         if let c = c2pa {
@@ -95,7 +100,7 @@ public struct ProvenanceReport: Sendable, Codable, Equatable {
             case .bindingNotChecked?:
                 signatureNote = "Its signature checks out, but its binding to the file's bytes is of a kind not checked here."
                 weight = 0.5
-            case .invalid? where active?.failures == ["signingCredential.expired"]:
+            case .invalid? where active?.isIntact == true:
                 // Intact (signature and binding check out), but the certificate has expired and no verified time-stamp
                 // shows it was valid when signing: no worse than an unknown signer.
                 signatureNote = "Its signature and its binding to these bytes check out, but the signing certificate has expired and no verified time-stamp proves it was valid at signing."
@@ -110,20 +115,14 @@ public struct ProvenanceReport: Sendable, Codable, Equatable {
             // Only actions of assertions the signed claims vouch for count (a box added to the store afterwards, which
             // the data hash does not cover, is ignored), from manifests that are intact, and a statement of generation
             // is not hidden by another "created" action listed before it.
-            func intact(_ v: C2PAValidation) -> Bool { v.verdict != .invalid || v.failures == ["signingCredential.expired"] }
             let vouched = c.validations.isEmpty ? c.actions : c.actions.filter { a in
                 guard let label = a.assertion, let v = c.validations.first(where: { $0.manifest == a.manifest }) else { return false }
-                return intact(v) && v.verifiedAssertions.contains(label)
-            }
-            func generative(_ a: C2PAManifest.Action) -> Bool {
-                guard let dst = a.digitalSourceType else { return false }
-                return dst.hasPrefix("trainedAlgorithmicMedia") || dst.hasPrefix("compositeWithTrainedAlgorithmicMedia")
+                return v.isIntact && v.verifiedAssertions.contains(label)
             }
             let creations = vouched.filter { $0.action == "c2pa.created" }
-            if let created = creations.first(where: generative) ?? creations.first, let dst = created.digitalSourceType {
-                // IPTC: trainedAlgorithmicMedia (and its composite) = generative AI; algorithmicMedia = made by an
-                // algorithm without training data (procedural), not generative AI.
-                let ai = dst.hasPrefix("trainedAlgorithmicMedia") || dst.hasPrefix("compositeWithTrainedAlgorithmicMedia")
+            if let created = creations.first(where: { Self.isGenerative($0.digitalSourceType) }) ?? creations.first,
+               let dst = created.digitalSourceType {
+                let ai = Self.isGenerative(dst)
                 add("C2PA", "c2pa.created with digitalSourceType \(dst)\(created.softwareAgent.map { " by \($0)" } ?? "")", ai ? .ai : .neutral,
                     ai ? 0.9 * weight : 0.1,
                     "The content credential says how the content was made. " + signatureNote)
@@ -136,7 +135,7 @@ public struct ProvenanceReport: Sendable, Codable, Equatable {
         // XMP / IPTC.
         for x in xmps {
             if let dst = x.digitalSourceType {
-                let ai = dst.hasPrefix("trainedAlgorithmicMedia") || dst.hasPrefix("compositeWithTrainedAlgorithmicMedia")
+                let ai = Self.isGenerative(dst)
                 add("XMP", "IPTC DigitalSourceType \(dst)", ai ? .ai : .neutral, ai ? 0.85 : 0.1,
                     ai ? "The IPTC field marks the image as generated\(dst.hasPrefix("composite") ? " in part" : ""); unsigned metadata can be edited."
                        : "Unsigned metadata; it can be edited.")

@@ -163,7 +163,11 @@ final class ReadAhead: @unchecked Sendable {
         var bytes: [UInt8]?
         var sha256: String?
     }
-    enum Item { case file(File), failure(ScanResult), error(any Error) }
+    enum Item {
+        case file(File), failure(ScanResult), error(any Error)
+        /// The file bytes it holds (what the byte budget counts).
+        var bytes: Int { if case .file(let f) = self { return f.bytes?.count ?? 0 }; return 0 }
+    }
 
     private let condition = NSCondition()
     private var items: [Item] = []
@@ -233,8 +237,7 @@ final class ReadAhead: @unchecked Sendable {
     private var isCancelled: Bool { condition.lock(); defer { condition.unlock() }; return cancelled }
 
     private func push(_ item: Item) {
-        let size: Int
-        if case .file(let f) = item { size = f.bytes?.count ?? 0 } else { size = 0 }
+        let size = item.bytes
         condition.lock()
         while !items.isEmpty && (items.count >= depth || queuedBytes + size > byteBudget) && !cancelled { condition.wait() }
         if !cancelled {
@@ -252,7 +255,7 @@ final class ReadAhead: @unchecked Sendable {
         while items.isEmpty && !finished && !cancelled { condition.wait() }
         guard !items.isEmpty else { return nil }
         let item = items.removeFirst()
-        if case .file(let f) = item { queuedBytes -= f.bytes?.count ?? 0 }
+        queuedBytes -= item.bytes
         condition.broadcast()
         return item
     }

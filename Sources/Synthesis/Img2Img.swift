@@ -100,9 +100,7 @@ public struct Img2ImgSetWriter {
             var batch: [(Int, Image, Sample)] = []
             for s in sources[b..<min(b + batchSize, sources.count)] {
                 guard let im = try? reader.image(s) else { log("img2img: skipped unreadable \(s.id)"); continue }
-                let fitted = im.width == size && im.height == size ? im
-                    : im.resized(shorterSide: size, filter: .area).centerCropped(width: size, height: size)
-                batch.append((index, fitted, s))
+                batch.append((index, RealImages.fitted(im, size: size), s))
                 index += 1
             }
             guard !batch.isEmpty else { continue }
@@ -112,10 +110,8 @@ public struct Img2ImgSetWriter {
                 if !fm.fileExists(atPath: "\(output)/\(path)") { try Data(ImageEncoder.png(try finish(im))).write(to: URL(fileURLWithPath: "\(output)/\(path)")) }
                 rows.append("\(path),real,\(realGenerator),pair-\(String(format: "%06d", i)),,\(Dataset.csvField(s.id))")
             }
-            // [N, H, W, 3] uint8 -> [N, 3, H, W] in [-1, 1]
-            let bytes = batch.flatMap { $0.1.pixels }
-            let x0 = bytes.withUnsafeBytes { Tensor(bytes: $0, shape: [batch.count, size, size, 3], dtype: .uint8) }
-                .permuted([0, 3, 1, 2]).to(.float32) / 127.5 - 1
+            // [N, 3, H, W] in [-1, 1]: (x / 255 - 0.5) / 0.5
+            let x0 = batchTensor(batch.map(\.1), mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
             for s in strengths {
                 let gen = Self.generatorName(strength: s)
                 let paths = batch.map { "fake/\(gen)/" + String(format: "%06d.png", $0.0) }

@@ -91,16 +91,19 @@ public struct RealImages {
         var bytes = [UInt8](), ids: [String] = []
         bytes.reserveCapacity(samples.count * size * size * 3)
         for s in samples {
-            guard var im = try? reader.image(s) else { continue }
-            if im.width != size || im.height != size {
-                im = im.resized(shorterSide: size, filter: .area).centerCropped(width: size, height: size)
-            }
+            guard let read = try? reader.image(s) else { continue }
+            let im = fitted(read, size: size)
             bytes += im.pixels
             ids.append(s.id)
         }
         guard !ids.isEmpty else { throw DatasetError.badLayout(path: samples.first?.id ?? "?", reason: "no decodable real image") }
         let t = bytes.withUnsafeBytes { Tensor(bytes: $0, shape: [ids.count, size, size, 3], dtype: .uint8) }
         return (t.permuted([0, 3, 1, 2]).contiguous(), ids)
+    }
+
+    /// `im` as a `size` x `size` square: the shorter side resized (area filter), the centre cropped.
+    static func fitted(_ im: Image, size: Int) -> Image {
+        im.width == size && im.height == size ? im : im.resized(shorterSide: size, filter: .area).centerCropped(width: size, height: size)
     }
 
     /// Rows as float images in [-1, 1].
