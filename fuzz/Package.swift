@@ -18,5 +18,8 @@ let package = Package(
         // The invisible-watermark decoder on arbitrary pixels (size and pixels from the input).
         .executableTarget(name: "FuzzWatermark", dependencies: ["FuzzSupport", .product(name: "Forensics", package: "aidetect"),
                                                                 .product(name: "Imaging", package: "aidetect")]),
+        // The model-file readers (safetensors, PyTorch zip and legacy pickle checkpoints, ONNX); links LibTorch.
+        .executableTarget(name: "FuzzModelFiles", dependencies: ["FuzzSupport", .product(name: "Models", package: "aidetect"),
+                                                                 .product(name: "Torch", package: "aidetect")]),
     ]
 )

@@ -1,29 +1,51 @@
 #!/usr/bin/env python3
-"""Writes the bad-input corpus: >= 1,000 malformed files made from the small images in Tests/ImagingTests/Fixtures and
-samples/ (every format aidetect reads), deterministically (seeded), with a manifest naming each file's category.
+"""Writes the bad-input corpus: >= 10,000 malformed files made from the small images in Tests/ImagingTests/Fixtures,
+samples/ and (when present) the HEIC, HEIF, AVIF, TIFF, WebP, PNG, GIF and signed JPEG files of
+../shared/data/c2pa-fixtures.tar, deterministically (seeded), with a manifest naming each file's category.
 
-    python3 scripts/make_bad_corpus.py --output .cache/bad-corpus [--seed 0] [--small]
+    python3 scripts/make_bad_corpus.py --output .cache/bad-corpus [--seed 0] [--target 10000] [--c2pa TAR] [--small]
 
 Categories: truncated (cut at 14 points), bitflip (1 to 64 flipped bytes, or a header byte), wrong-extension (a good
 image under another format's extension), not-an-image (text, HTML, SVG, PDF, ZIP, ELF, gzip under image
 extensions), empty (0 bytes), giant-dimensions (headers claiming up to 2^31 pixels a side), bomb (small files that
 inflate to gigabytes: PNG pixels, zTXt/iTXt/iCCP text, GIF), polyglot (two formats in one file), random-after-magic
-(a format's signature then noise), metadata (hostile EXIF/XMP/C2PA structures in a good image), and control (the
-good seeds themselves, untouched, which must score exactly as when scanned alone). Standard library only.
+(a format's signature then noise), metadata (hostile EXIF/XMP/C2PA structures in a good image), structural (one lie
+in a parsed field or unit of the format: a PNG chunk, JPEG segment, ISO-BMFF box, TIFF IFD entry, GIF block, RIFF
+chunk or BMP header field set to an interesting value, removed, doubled, swapped or cut; see
+scripts/bad_corpus_mutators.py), byte-level (1-4 stacked libFuzzer-style mutations: inserts, erasures, copies,
+shuffles, interesting integers, format tokens, splices of two seeds, repeats), and control (the good seeds
+themselves, untouched, which must score exactly as when scanned alone). The structural and byte-level files fill the
+corpus up to --target (more for small seeds, which cost least to decode). --small: the test fixtures' seeds and the
+first ten categories only (~950 files, for the test suite). Standard library only.
 """
-import argparse, csv, os, random, struct, zlib
+import argparse, csv, io, math, os, random, struct, sys, tarfile, zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bad_corpus_mutators as mut
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".avif")
 
 
-def seeds(small=False):
+# Files of c2pa-rs's fixtures used as seeds: every format other than JPEG, and a few signed JPEGs (C2PA boxes in APP11).
+C2PA_SEEDS = ("sample1.heic", "sample1.heif", "sample1.avif", "sample1.png", "sample1.gif", "sample1.webp", "mars.webp",
+              "test.webp", "test_lossless.webp", "test_xmp.webp", "libpng-test.png", "libpng-test_with_url.png",
+              "tiff_poc.tiff", "test.tiff", "MultiPage.tif", "TUSCANY.TIF", "C.jpg", "XCA.jpg", "CACAE-uri-CA.jpg", "boxhash.jpg")
+
+
+def seeds(small=False, c2pa=None):
     out = []
     for folder in ("Tests/ImagingTests/Fixtures",) + (() if small else ("samples",)):
         d = os.path.join(ROOT, folder)
         for name in sorted(os.listdir(d)):
             if name.lower().endswith(IMAGE_EXT) and not name.startswith("broken"):
                 out.append((name, open(os.path.join(d, name), "rb").read()))
+    if c2pa and not small and os.path.exists(c2pa):
+        with tarfile.open(c2pa) as t:
+            members = {os.path.basename(m.name): m for m in t.getmembers() if m.isfile()}
+            for name in C2PA_SEEDS:
+                if name in members:
+                    out.append(("c2pa-" + name, t.extractfile(members[name]).read()))
     return out
 
 
@@ -52,6 +74,9 @@ def main():
     ap.add_argument("--output", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--small", action="store_true", help="seeds from the test fixtures only (tiny images; for the test suite)")
+    ap.add_argument("--target", type=int, default=10000, help="fill up to this many files with structural and byte-level mutations")
+    data = os.environ.get("AIDETECT_DATA", os.path.join(ROOT, "..", "shared", "data"))
+    ap.add_argument("--c2pa", default=os.path.join(data, "c2pa-fixtures.tar"), help="c2pa-rs fixtures tar (seeds; skipped if absent)")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     os.makedirs(a.output, exist_ok=True)
@@ -63,7 +88,7 @@ def main():
             f.write(data)
         rows.append({"file": os.path.basename(path), "category": category, "bytes": len(data), "note": note})
 
-    good = seeds(a.small)
+    good = seeds(a.small, a.c2pa)
     for name, data in good:
         write("control", name, data, "untouched seed")
     # Truncations: nothing, one byte, the signature, inside the header, 10 % .. 99 %, one byte short.
@@ -209,6 +234,23 @@ def main():
                                     "cbor-huge-array": (0xEB, cbor_bomb)}.items():
         for n, d in jpegs[:3]:
             write("metadata", f"{name}-{n}", d[:2] + app(marker, payload) + d[2:], name)
+    # Structural and byte-level mutations up to --target: weighted to small seeds (they decode fastest).
+    left = 0 if a.small else max(0, a.target - len(rows))
+    weight = [4 if len(d) < 64_000 else 2 if len(d) < 400_000 else 0.5 for _, d in good]
+    for (name, data), w in zip(good, weight):
+        n = math.ceil(left * w / sum(weight))
+        made = 0
+        for k in range(n):
+            if k % 5 < 2:
+                m = mut.structural(data, rng)
+                if m is not None:
+                    write("structural", f"{k}-{name}", m[0], m[1])
+                    made += 1
+                    continue
+            other = good[rng.randrange(len(good))][1]
+            b, note = mut.byte_level(data, other, rng)
+            write("byte-level", f"{k}-{name}", b, note)
+            made += 1
     with open(os.path.join(a.output, "manifest.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["file", "category", "bytes", "note"])
         w.writeheader()

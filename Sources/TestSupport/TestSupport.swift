@@ -41,6 +41,14 @@ public enum TestSupport {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
+    /// The `aidetect` executable built beside the running test binary (`swift build --build-tests`, whatever the
+    /// scratch path: `make test-asan` builds into .build-asan), else `.build/debug/aidetect`.
+    public static var aidetectExecutable: URL {
+        let sibling = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("aidetect")
+        if FileManager.default.isExecutableFile(atPath: sibling.path) { return sibling }
+        return repositoryRoot.appendingPathComponent(".build/debug/aidetect")
+    }
+
     /// A path under the pip cache that scripts/fetch_pretrained.sh fills (nil when not fetched).
     public static func cached(_ relative: String) -> URL? {
         let u = repositoryRoot.appendingPathComponent(".cache").appendingPathComponent(relative)

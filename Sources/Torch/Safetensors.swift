@@ -48,6 +48,7 @@ public enum Safetensors {
         var tensors: [String: Tensor] = [:]
         var metadata: [String: String] = [:]
         let body = data.count - headerEnd
+        var entries: [(key: String, dtype: DType, shape: [Int], span: Range<Int>)] = []
         for (key, value) in header {
             if key == "__metadata__" {
                 if let m = value as? [String: String] { metadata = m }
@@ -58,13 +59,21 @@ public enum Safetensors {
                 throw CheckpointError.malformed(path: path, reason: "entry '\(key)' lacks dtype, shape or data_offsets")
             }
             guard let dtype = DType(safetensorsName: dt) else { throw CheckpointError.unsupportedDType(path: path, key: key, dtype: dt) }
-            let n = shape.reduce(1, *)
-            guard offs[0] >= 0, offs[1] <= body, offs[0] <= offs[1], offs[1] - offs[0] == n * dtype.size, shape.allSatisfy({ $0 >= 0 }) else {
+            guard let size = Tensor.checkedSize(shape: shape, dtype: dtype),
+                  offs[0] >= 0, offs[1] <= body, offs[0] <= offs[1], offs[1] - offs[0] == size.bytes else {
                 throw CheckpointError.malformed(path: path, reason: "entry '\(key)' has offsets \(offs) inconsistent with shape \(shape) \(dt)")
             }
-            tensors[key] = data.withUnsafeBytes { raw in
-                let slice = UnsafeRawBufferPointer(rebasing: raw[(headerEnd + offs[0])..<(headerEnd + offs[1])])
-                return Tensor(bytes: slice, shape: shape, dtype: dtype)
+            entries.append((key, dtype, shape, offs[0]..<offs[1]))
+        }
+        // The format forbids overlapping entries (checked before copying: many names over one span would each be
+        // copied, gigabytes from a small file).
+        let sorted = entries.map(\.span).filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
+        for (a, b) in zip(sorted, sorted.dropFirst()) where b.lowerBound < a.upperBound {
+            throw CheckpointError.malformed(path: path, reason: "entries overlap (bytes \(b.lowerBound)..<\(a.upperBound) of the data)")
+        }
+        for e in entries {
+            tensors[e.key] = data.withUnsafeBytes { raw in
+                Tensor(bytes: UnsafeRawBufferPointer(rebasing: raw[(headerEnd + e.span.lowerBound)..<(headerEnd + e.span.upperBound)]), shape: e.shape, dtype: e.dtype)
             }
         }
         return (tensors, metadata)

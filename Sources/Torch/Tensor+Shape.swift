@@ -97,3 +97,27 @@ extension Tensor {
         return withExtendedLifetime(self) { Tensor.make { ctorch_as_strided($0, handle, s, st, Int64(s.count), Int64(offset), copy ? 1 : 0) } }
     }
 }
+
+extension Tensor {
+    /// The most dimensions a tensor read from a file may have (LibTorch allows more; no model needs them).
+    public static let maxFileRank = 32
+
+    /// The element and byte counts of a tensor of `shape` and `dtype` described by an untrusted file, or nil when a
+    /// dimension is negative, the rank exceeds `maxFileRank`, or either count overflows: file readers check this
+    /// before trusting a shape (a product that wraps around would pass a size check and trap later).
+    public static func checkedSize(shape: [Int], dtype: DType) -> (elements: Int, bytes: Int)? {
+        guard shape.count <= maxFileRank else { return nil }
+        // The product of the non-zero dimensions bounds every stride too (an empty tensor of [0, 2^40, 2^40]
+        // has no elements but strides LibTorch cannot compute).
+        var n = 1
+        for d in shape {
+            guard d >= 0 else { return nil }
+            let (p, overflow) = n.multipliedReportingOverflow(by: Swift.max(d, 1))
+            guard !overflow else { return nil }
+            n = p
+        }
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: dtype.size)
+        if overflow { return nil }
+        return shape.contains(0) ? (0, 0) : (n, bytes)
+    }
+}

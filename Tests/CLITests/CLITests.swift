@@ -13,11 +13,8 @@ func firstLine(_ s: String) -> String { s.split(separator: "\n").first.map(Strin
 /// `default` is pinned to the bundled model (`AIDETECT_DEFAULT=bundled`) so that results do not depend on whether
 /// this checkout has the CLIP probe; `environment` adds or overrides variables (an empty value removes one).
 func runCLI(_ args: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let candidates = [
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("aidetect"),
-        TestSupport.repositoryRoot.appendingPathComponent(".build/debug/aidetect"),
-    ]
-    guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+    let exe = TestSupport.aidetectExecutable
+    guard FileManager.default.isExecutableFile(atPath: exe.path) else {
         throw CocoaError(.fileNoSuchFile)
     }
     let p = Process()

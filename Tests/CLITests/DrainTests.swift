@@ -23,7 +23,7 @@ struct DrainTests {
 
     @Test(.timeLimit(.minutes(3))) func sigtermDrainsAcceptedRequestsAndRefusesNewOnes() async throws {
         let err = Pipe()
-        let (p, port) = try await startServer(["--models", "bundled", "--concurrency", "1", "--drain-seconds", "8"], stderr: err)
+        let (p, port) = try await startServer(["--models", "bundled", "--concurrency", "1", "--drain-seconds", "20"], stderr: err)
         defer { if p.isRunning { p.terminate() } }
         let image = try Data(contentsOf: TestSupport.repositoryRoot.appendingPathComponent("samples/real-P1000827.jpg"))
 
@@ -32,8 +32,17 @@ struct DrainTests {
         try await Task.sleep(for: .milliseconds(300))
         kill(p.processIdentifier, SIGTERM)
         try await Task.sleep(for: .milliseconds(300))
-        // --drain-seconds 8: the listener stays open long enough on a loaded machine for the checks below.
-        let (health, healthBody) = try await Self.get(port, "/healthz")
+        // --drain-seconds 20: the listener stays open long enough for the checks below even when the machine is loaded
+        // and this task waits seconds for a thread (with 8 s, one `make test-asan` run found the listener already closed).
+        let health: Int, healthBody: Data
+        do { (health, healthBody) = try await Self.get(port, "/healthz") } catch {
+            // Say whether the server died (and how), with its log, rather than only that it did not answer.
+            if p.isRunning { p.terminate() }
+            p.waitUntilExit()
+            let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            Issue.record("no answer to /healthz after SIGTERM (\(error)); the server exited with \(p.terminationStatus) (\(p.terminationReason == .uncaughtSignal ? "signal" : "exit")); its log:\n\(log)")
+            return
+        }
         #expect(health == 503 && String(decoding: healthBody, as: UTF8.self).contains("draining"))
         let (late, retryAfter, lateBody) = try await Self.post(port, image)
         #expect(late == 503, "a request after SIGTERM is refused")
@@ -53,7 +62,7 @@ struct DrainTests {
 func startServer(_ arguments: [String], stderr: Any = FileHandle.nullDevice) async throws -> (Process, Int) {
     let port = 20_000 + Int.random(in: 0..<20_000)
     let p = Process()
-    p.executableURL = TestSupport.repositoryRoot.appendingPathComponent(".build/debug/aidetect")
+    p.executableURL = TestSupport.aidetectExecutable
     p.arguments = ["serve", "--port", "\(port)"] + arguments
     p.currentDirectoryURL = TestSupport.repositoryRoot
     p.standardError = stderr

@@ -38,7 +38,7 @@ import TestSupport
 
     /// Runs a scan and kills it with SIGKILL once it has printed `killAfter` rows (nil: lets it finish).
     func scan(_ args: [String], killAfter: Int?) throws -> Int32 {
-        let exe = TestSupport.repositoryRoot.appendingPathComponent(".build/debug/aidetect")
+        let exe = TestSupport.aidetectExecutable
         let p = Process()
         p.executableURL = exe
         p.arguments = ["scan"] + args

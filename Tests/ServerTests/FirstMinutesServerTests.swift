@@ -82,7 +82,7 @@ import TestSupport
             // What `make clip-model` does: the encoder from PyPI's ONNX file and the committed probe head.
             model = out.appendingPathComponent("clip-probe.safetensors").path
             let p = Process()
-            p.executableURL = TestSupport.repositoryRoot.appendingPathComponent(".build/debug/aidetect")
+            p.executableURL = TestSupport.aidetectExecutable
             p.arguments = ["import", try #require(TestSupport.cached("pretrained/clip_encoder.int8.onnx")).path, "--architecture", TestSupport.defaultCLIPHead.architecture,
                            "--head", TestSupport.repositoryRoot.appendingPathComponent(TestSupport.defaultCLIPHead.head).path, "--output", model]
             try p.run()

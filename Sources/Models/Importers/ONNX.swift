@@ -20,12 +20,17 @@ public struct ONNXGraph {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CheckpointError.unreadable(path: path, reason: "no such file or not readable")
         }
-        do { try self.init(bytes: [UInt8](data)) } catch let e as PickleError {
+        try self.init(bytes: [UInt8](data), path: path)
+    }
+
+    /// Parses the bytes of an ONNX model file (`path` is used only in error messages).
+    public init(bytes: [UInt8], path: String = "<memory>") throws {
+        do { try self.init(parsing: bytes) } catch let e as PickleError {
             throw CheckpointError.malformed(path: path, reason: e.description)
         }
     }
 
-    init(bytes b: [UInt8]) throws {
+    init(parsing b: [UInt8]) throws {
         var graph: Range<Int>?
         try Protobuf.fields(b, 0..<b.count) { f, _, _, range in if f == 7 { graph = range } }
         guard let g = graph else { throw PickleError(description: "ONNX model has no graph") }
@@ -62,9 +67,9 @@ public struct ONNXGraph {
         var floats: [Float] = [], ints: [Int64] = [], int32s: [Int32] = []
         try Protobuf.fields(b, r) { f, wire, value, range in
             switch (f, wire) {
-            case (1, 0): dims.append(Int(value))
-            case (1, 2): dims += try Protobuf.packedVarints(b, range!).map { Int($0) }
-            case (2, 0): dtype = Int(value)
+            case (1, 0): dims.append(Int(truncatingIfNeeded: value))     // int64: a negative dimension is refused below
+            case (1, 2): dims += try Protobuf.packedVarints(b, range!).map { Int(truncatingIfNeeded: $0) }
+            case (2, 0): dtype = Int(truncatingIfNeeded: value)
             case (4, 2): floats += Protobuf.packedFloats(b, range!)
             case (4, 5): floats.append(Float(bitPattern: UInt32(truncatingIfNeeded: value)))
             case (5, 2): int32s += try Protobuf.packedVarints(b, range!).map { Int32(truncatingIfNeeded: $0) }
@@ -79,10 +84,12 @@ public struct ONNXGraph {
         }
         let types: [Int: DType] = [1: .float32, 2: .uint8, 3: .int8, 5: .int16, 6: .int32, 7: .int64, 9: .bool, 10: .float16, 11: .float64]
         guard let dt = types[dtype] else { throw PickleError(description: "initializer \(name) has unsupported data type \(dtype)") }
-        let count = dims.reduce(1, *)
+        guard let (count, byteCount) = Tensor.checkedSize(shape: dims, dtype: dt) else {
+            throw PickleError(description: "initializer \(name.prefix(80)) has an impossible shape \(dims.prefix(8))")
+        }
         let t: Tensor
         if let raw {
-            guard raw.count == count * dt.size else {
+            guard raw.count == byteCount else {
                 throw PickleError(description: "initializer \(name): \(raw.count) bytes for \(dims) of \(dt)")
             }
             t = b.withUnsafeBytes { Tensor(bytes: UnsafeRawBufferPointer(rebasing: $0[raw]), shape: dims, dtype: dt) }
@@ -129,8 +136,8 @@ enum Protobuf {
                 i += 8
                 try body(field, wire, v, nil)
             case 2:
-                let n = Int(try varint(b, &i, end))
-                guard n >= 0, i + n <= end else { throw PickleError(description: "protobuf field \(field) overruns its message") }
+                let n = Int(clamping: try varint(b, &i, end))
+                guard n <= end - i else { throw PickleError(description: "protobuf field \(field) overruns its message") }
                 try body(field, wire, 0, i..<(i + n))
                 i += n
             case 5:

@@ -38,7 +38,11 @@ public enum TorchCheckpoint {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CheckpointError.unreadable(path: path, reason: "no such file or not readable")
         }
-        let bytes = [UInt8](data)
+        return try decode([UInt8](data), path: path, stripPrefixes: stripPrefixes)
+    }
+
+    /// Decodes the bytes of a PyTorch checkpoint (`path` is used only in error messages).
+    public static func decode(_ bytes: [UInt8], path: String = "<memory>", stripPrefixes: [String] = ["module."]) throws -> [String: Tensor] {
         do {
             let root: PickleValue
             if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
@@ -49,10 +53,21 @@ public enum TorchCheckpoint {
             var dict = stateDictValue(root)
             guard let d = dict else { throw PickleError(description: "no dict of tensors at the top level") }
             var out: [String: Tensor] = [:]
+            var refs: [(String, TensorRef)] = []
             for (k, v) in zip(d.keys, d.values) {
                 guard var key = k.asString, case .external(let obj) = v, let ref = obj as? TensorRef else { continue }
                 for p in stripPrefixes where key.hasPrefix(p) { key.removeFirst(p.count) }
-                out[key] = try materialise(ref)
+                refs.append((key, ref))
+            }
+            // Every view is copied out, so what the file's storages hold bounds what may be made from them: a few
+            // times their size (tied weights, views, small expanded buffers) and 16M elements more. Without it, a
+            // 1 MB file naming one storage under 75,000 keys would make 37 GB of copies.
+            var storages = Set<ObjectIdentifier>(), held = 0
+            for (_, ref) in refs where storages.insert(ObjectIdentifier(ref.storage)).inserted { held += ref.storage.count }
+            var budget = 4 * held + (16 << 20)
+            for (key, ref) in refs {
+                let tensor = try materialise(ref, budget: &budget)
+                out[key] = tensor
             }
             dict = nil
             if out.isEmpty { throw PickleError(description: "the checkpoint holds no tensors") }
@@ -70,12 +85,32 @@ public enum TorchCheckpoint {
         return d
     }
 
-    static func materialise(_ ref: TensorRef) throws -> Tensor {
+    /// Copies a view out of its storage, spending its element count from `budget`.
+    static func materialise(_ ref: TensorRef, budget: inout Int) throws -> Tensor {
         guard let base = ref.storage.tensor else { throw PickleError(description: "storage \(ref.storage.key) has no data") }
-        let needed = zip(ref.shape, ref.strides).reduce(ref.offset) { $0 + ($1.0 > 0 ? ($1.0 - 1) * $1.1 : 0) } + 1
+        // The last element a view of this shape, strides and offset reaches must lie inside the storage; every
+        // product is checked (a file can claim any numbers).
+        guard ref.shape.count == ref.strides.count, ref.offset >= 0, ref.strides.allSatisfy({ $0 >= 0 }),
+              Tensor.checkedSize(shape: ref.shape, dtype: ref.storage.dtype) != nil else {
+            throw PickleError(description: "tensor view of storage \(ref.storage.key) has an impossible shape \(ref.shape.prefix(8)), strides or offset")
+        }
         if ref.shape.contains(0) { return Tensor.zeros(ref.shape, dtype: ref.storage.dtype) }
-        guard needed <= ref.storage.count else {
-            throw PickleError(description: "tensor view exceeds its storage \(ref.storage.key) (\(needed) > \(ref.storage.count))")
+        // Views with stride 0 (expanded buffers) may have more elements than their storage; all views together
+        // may not exceed the budget.
+        let elements = ref.shape.reduce(1, *)   // checked above
+        guard elements <= budget else {
+            throw PickleError(description: "the checkpoint's tensor views would copy out more than its storages justify (a view of \(ref.shape.prefix(8)) over storage \(ref.storage.key) of \(ref.storage.count))")
+        }
+        budget -= elements
+        var needed = ref.offset
+        for (n, st) in zip(ref.shape, ref.strides) {
+            let (reach, o1) = (n - 1).multipliedReportingOverflow(by: st)
+            let (sum, o2) = needed.addingReportingOverflow(reach)
+            guard !o1, !o2 else { throw PickleError(description: "tensor view of storage \(ref.storage.key) overflows") }
+            needed = sum
+        }
+        guard needed < ref.storage.count else {
+            throw PickleError(description: "tensor view exceeds its storage \(ref.storage.key) (\(needed + 1) > \(ref.storage.count))")
         }
         return base.asStrided(shape: ref.shape, strides: ref.strides, offset: ref.offset, copy: true)
     }
@@ -87,9 +122,10 @@ public enum TorchCheckpoint {
             throw PickleError(description: "unsupported persistent id")
         }
         guard case .global(_, let typeName) = t[1], let dtype = storageTypes[typeName] else {
-            throw PickleError(description: "unsupported storage type \(t[1])")
+            throw PickleError(description: "unsupported storage type \(t[1].summary)")
         }
         if let s = storages[key] { return .external(s) }
+        guard n >= 0, Tensor.checkedSize(shape: [n], dtype: dtype) != nil else { throw PickleError(description: "storage \(key.prefix(60)) claims \(n) elements") }
         let s = StorageRef(key: key, dtype: dtype, count: n)
         storages[key] = s
         return .external(s)
@@ -99,8 +135,14 @@ public enum TorchCheckpoint {
         guard case .global(let module, let name) = callable else { return nil }
         switch (module, name) {
         case ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor"):
+            // Shape and strides: tuples of at most `maxFileRank` ints (checked before anything is built from them).
+            func ints(_ v: PickleValue) -> [Int]? {
+                guard let t = v.asTuple, t.count <= Tensor.maxFileRank else { return nil }
+                let out = t.compactMap(\.asInt)
+                return out.count == t.count ? out : nil
+            }
             guard args.count >= 4, case .external(let o) = args[0], let s = o as? StorageRef, let off = args[1].asInt,
-                  let size = args[2].asTuple?.compactMap({ $0.asInt }), let stride = args[3].asTuple?.compactMap({ $0.asInt }) else {
+                  let size = ints(args[2]), let stride = ints(args[3]) else {
                 throw PickleError(description: "malformed tensor record")
             }
             return .external(TensorRef(storage: s, offset: off, shape: size, strides: stride))
@@ -125,7 +167,7 @@ public enum TorchCheckpoint {
         }
         _ = try next()                                  // magic number
         let proto = try next()
-        guard proto.asInt == 1001 else { throw PickleError(description: "not a PyTorch checkpoint (protocol \(proto))") }
+        guard proto.asInt == 1001 else { throw PickleError(description: "not a PyTorch checkpoint (protocol \(proto.summary))") }
         _ = try next()                                  // sys_info
         var storages: [String: StorageRef] = [:]
         let root = try next { try persistentLoad($0, storages: &storages) }
@@ -133,10 +175,10 @@ public enum TorchCheckpoint {
         for key in keys {
             guard let s = storages[key] else { throw PickleError(description: "storage \(key) listed but never referenced") }
             guard offset + 8 <= bytes.count else { throw PickleError(description: "truncated before storage \(key)") }
-            let n = bytes[offset..<(offset + 8)].enumerated().reduce(0) { $0 | (Int($1.element) << (8 * $1.offset)) }
+            let n = Int(clamping: bytes[offset..<(offset + 8)].enumerated().reduce(UInt64(0)) { $0 | (UInt64($1.element) << (8 * UInt64($1.offset))) })
             offset += 8
-            let nbytes = n * s.dtype.size
-            guard n == s.count, offset + nbytes <= bytes.count else { throw PickleError(description: "storage \(key) is truncated") }
+            let nbytes = s.count * s.dtype.size   // checked when the storage was declared
+            guard n == s.count, nbytes <= bytes.count - offset else { throw PickleError(description: "storage \(key) is truncated") }
             s.tensor = bytes.withUnsafeBytes { raw in
                 Tensor(bytes: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + nbytes)]), shape: [n], dtype: s.dtype)
             }
@@ -166,9 +208,17 @@ public enum TorchCheckpoint {
 /// Reads the member table of an uncompressed ("stored") zip archive, as `torch.save` writes it.
 enum ZipArchive {
     static func entries(_ b: [UInt8]) throws -> [String: Range<Int>] {
-        func u16(_ o: Int) -> Int { Int(b[o]) | Int(b[o + 1]) << 8 }
-        func u32(_ o: Int) -> Int { u16(o) | u16(o + 2) << 16 }
-        func u64(_ o: Int) -> Int { u32(o) | u32(o + 4) << 32 }
+        // Every read is bounds-checked and every offset a file gives is taken as an untrusted number.
+        func u16(_ o: Int) throws -> Int {
+            guard o >= 0, o <= b.count - 2 else { throw PickleError(description: "zip record at \(o) is out of the file") }
+            return Int(b[o]) | Int(b[o + 1]) << 8
+        }
+        func u32(_ o: Int) throws -> Int { try u16(o) | (try u16(o + 2)) << 16 }
+        func u64(_ o: Int) throws -> Int {
+            let v = UInt64(try u32(o)) | UInt64(try u32(o + 4)) << 32
+            guard let i = Int(exactly: v), i <= b.count else { throw PickleError(description: "zip offset or size \(v) exceeds the file") }
+            return i
+        }
         // End of central directory: scan back for PK\x05\x06.
         var eocd = -1
         var i = b.count - 22
@@ -177,45 +227,54 @@ enum ZipArchive {
             i -= 1
         }
         guard eocd >= 0 else { throw PickleError(description: "zip end-of-directory record not found") }
-        var count = u16(eocd + 10)
-        var cd = u32(eocd + 16)
+        var count = try u16(eocd + 10)
+        var cd = try u32(eocd + 16)
         if cd == 0xFFFF_FFFF || count == 0xFFFF {
             // ZIP64: locator precedes the EOCD.
             let loc = eocd - 20
-            guard loc >= 0, u32(loc) == 0x0706_4B50 else { throw PickleError(description: "zip64 locator missing") }
-            let z = u64(loc + 8)
-            guard z + 56 <= b.count, u32(z) == 0x0606_4B50 else { throw PickleError(description: "zip64 directory missing") }
-            count = u64(z + 32)
-            cd = u64(z + 48)
+            guard loc >= 0, try u32(loc) == 0x0706_4B50 else { throw PickleError(description: "zip64 locator missing") }
+            let z = try u64(loc + 8)
+            guard try u32(z) == 0x0606_4B50 else { throw PickleError(description: "zip64 directory missing") }
+            count = try u64(z + 32)
+            cd = try u64(z + 48)
         }
+        // Each central-directory record takes at least 46 bytes: a count the file cannot hold is a lie.
+        guard count <= (b.count - cd) / 46 else { throw PickleError(description: "zip directory claims \(count) members") }
         var out: [String: Range<Int>] = [:]
         var p = cd
         for _ in 0..<count {
-            guard p + 46 <= b.count, u32(p) == 0x0201_4B50 else { throw PickleError(description: "corrupt zip central directory") }
-            let method = u16(p + 10)
-            var size = u32(p + 20)
-            let nameLen = u16(p + 28), extraLen = u16(p + 30), commentLen = u16(p + 32)
-            var local = u32(p + 42)
+            guard try u32(p) == 0x0201_4B50 else { throw PickleError(description: "corrupt zip central directory") }
+            let method = try u16(p + 10)
+            var size = try u32(p + 20)
+            let nameLen = try u16(p + 28), extraLen = try u16(p + 30), commentLen = try u16(p + 32)
+            var local = try u32(p + 42)
+            let recordEnd = p + 46 + nameLen + extraLen + commentLen
+            guard recordEnd <= b.count else { throw PickleError(description: "zip directory record at \(p) is truncated") }
             let name = String(decoding: b[(p + 46)..<(p + 46 + nameLen)], as: UTF8.self)
             // ZIP64 extra field carries sizes/offsets set to 0xFFFFFFFF.
             var e = p + 46 + nameLen
             let eEnd = e + extraLen
             while e + 4 <= eEnd {
-                let id = u16(e), len = u16(e + 2)
+                let id = try u16(e), len = try u16(e + 2)
                 if id == 1 {
                     var q = e + 4
-                    if u32(p + 24) == 0xFFFF_FFFF { q += 8 }      // uncompressed size
-                    if size == 0xFFFF_FFFF { size = u64(q); q += 8 }
-                    if local == 0xFFFF_FFFF { local = u64(q) }
+                    if try u32(p + 24) == 0xFFFF_FFFF { q += 8 }      // uncompressed size
+                    if size == 0xFFFF_FFFF { size = try u64(q); q += 8 }
+                    if local == 0xFFFF_FFFF { local = try u64(q) }
                 }
                 e += 4 + len
             }
-            guard method == 0 else { throw PickleError(description: "zip member \(name) is compressed (method \(method))") }
-            guard local + 30 <= b.count, u32(local) == 0x0403_4B50 else { throw PickleError(description: "corrupt zip local header for \(name)") }
-            let start = local + 30 + u16(local + 26) + u16(local + 28)
-            guard start + size <= b.count else { throw PickleError(description: "zip member \(name) is truncated") }
+            guard method == 0 else { throw PickleError(description: "zip member \(name.prefix(80)) is compressed (method \(method))") }
+            guard try u32(local) == 0x0403_4B50 else { throw PickleError(description: "corrupt zip local header for \(name.prefix(80))") }
+            let start = local + 30 + (try u16(local + 26)) + (try u16(local + 28))
+            guard start <= b.count, size <= b.count - start else { throw PickleError(description: "zip member \(name.prefix(80)) is truncated") }
             out[name] = start..<(start + size)
-            p += 46 + nameLen + extraLen + commentLen
+            p = recordEnd
+        }
+        // Members may not overlap: several names over one stretch of bytes would be read (and copied) once each.
+        let ranges = out.values.filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
+        for (a, b) in zip(ranges, ranges.dropFirst()) where b.lowerBound < a.upperBound {
+            throw PickleError(description: "zip members overlap (bytes \(b.lowerBound)..<\(a.upperBound))")
         }
         return out
     }
