@@ -67,9 +67,8 @@ public enum Safetensors {
         }
         // The format forbids overlapping entries (checked before copying: many names over one span would each be
         // copied, gigabytes from a small file).
-        let sorted = entries.map(\.span).filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
-        for (a, b) in zip(sorted, sorted.dropFirst()) where b.lowerBound < a.upperBound {
-            throw CheckpointError.malformed(path: path, reason: "entries overlap (bytes \(b.lowerBound)..<\(a.upperBound) of the data)")
+        if let overlap = firstOverlap(entries.map(\.span)) {
+            throw CheckpointError.malformed(path: path, reason: "entries overlap (bytes \(overlap) of the data)")
         }
         for e in entries {
             tensors[e.key] = data.withUnsafeBytes { raw in
@@ -110,4 +109,14 @@ public enum Safetensors {
             throw CheckpointError.unreadable(path: path, reason: "cannot write: \(error.localizedDescription)")
         }
     }
+}
+
+/// The first stretch two of `spans` share (empty spans never overlap), or nil: model-file readers refuse files whose
+/// entries overlap, since each would be copied out (many names over one span make gigabytes from a small file).
+public func firstOverlap(_ spans: [Range<Int>]) -> Range<Int>? {
+    let sorted = spans.filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
+    for (a, b) in zip(sorted, sorted.dropFirst()) where b.lowerBound < a.upperBound {
+        return b.lowerBound..<Swift.min(a.upperBound, b.upperBound)
+    }
+    return nil
 }

@@ -141,8 +141,11 @@ struct PickleReader {
         default: return recorded
         }
     }
-    private mutating func push(_ v: PickleValue, depth d: Int = 0) throws {
+    private func checkDepth(_ d: Int) throws {
         guard d <= Self.maxDepth else { throw PickleError(description: "pickle nests deeper than \(Self.maxDepth) levels at byte \(offset)") }
+    }
+    private mutating func push(_ v: PickleValue, depth d: Int = 0) throws {
+        try checkDepth(d)
         stack.append(v)
         depths.append(d)
     }
@@ -179,7 +182,7 @@ struct PickleReader {
     /// Records that the container on top of the stack now holds items as deep as `itemsDepth`.
     private mutating func grewTop(to itemsDepth: Int) throws {
         let d = itemsDepth + 1
-        guard d <= Self.maxDepth else { throw PickleError(description: "pickle nests deeper than \(Self.maxDepth) levels at byte \(offset)") }
+        try checkDepth(d)
         switch stack.last {
         case .list(let l)?: l.depth = max(l.depth, d)
         case .dict(let x)?: x.depth = max(x.depth, d)

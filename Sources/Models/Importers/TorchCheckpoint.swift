@@ -65,10 +65,7 @@ public enum TorchCheckpoint {
             var storages = Set<ObjectIdentifier>(), held = 0
             for (_, ref) in refs where storages.insert(ObjectIdentifier(ref.storage)).inserted { held += ref.storage.count }
             var budget = 4 * held + (16 << 20)
-            for (key, ref) in refs {
-                let tensor = try materialise(ref, budget: &budget)
-                out[key] = tensor
-            }
+            for (key, ref) in refs { out[key] = try materialise(ref, budget: &budget) }
             dict = nil
             if out.isEmpty { throw PickleError(description: "the checkpoint holds no tensors") }
             return out
@@ -272,9 +269,8 @@ enum ZipArchive {
             p = recordEnd
         }
         // Members may not overlap: several names over one stretch of bytes would be read (and copied) once each.
-        let ranges = out.values.filter { !$0.isEmpty }.sorted { $0.lowerBound < $1.lowerBound }
-        for (a, b) in zip(ranges, ranges.dropFirst()) where b.lowerBound < a.upperBound {
-            throw PickleError(description: "zip members overlap (bytes \(b.lowerBound)..<\(a.upperBound))")
+        if let overlap = firstOverlap(Array(out.values)) {
+            throw PickleError(description: "zip members overlap (bytes \(overlap))")
         }
         return out
     }
