@@ -92,7 +92,7 @@ let package = Package(
         // The web page and REST API (Hummingbird 2).
         .target(
             name: "Server",
-            dependencies: ["Detection", "Explain", "Forensics", "Imaging", .product(name: "Hummingbird", package: "hummingbird"),
+            dependencies: ["Detection", "Explain", "Forensics", "Imaging", "Journal", .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "MultipartKit", package: "multipart-kit"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             resources: [.copy("Resources/openapi.json")]
@@ -113,7 +113,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["AIDetectCLI", "Detection", "Explain", "Models", "Journal", "TestSupport"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Imaging", "TestSupport"]),
         .testTarget(name: "SynthesisTests", dependencies: ["Synthesis", "TestSupport"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Detection", "Imaging", "TestSupport",
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Detection", "Explain", "Imaging", "Journal", "Models", "TestSupport",
                                                       .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "ForensicsTests", dependencies: ["Forensics", "Imaging", "Detection", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RobustnessTests", dependencies: ["Robustness", "TestSupport"]),

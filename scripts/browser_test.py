@@ -13,7 +13,7 @@ Prints one JSON object (verdict, error, screenshots, checks) and exits 0 when ev
 77 when Chromium, chromedriver, Selenium or Pillow is missing (apt-get install chromium chromium-driver
 python3-selenium python3-pil).
 """
-import argparse, io, json, os, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, base64, io, json, os, shutil, socket, subprocess, sys, tempfile, time, urllib.request
 
 try:
     from PIL import Image
@@ -41,6 +41,13 @@ def text_pixels(png, box):
     return sum(1 for p in pixels if sum(abs(a - b) for a, b in zip(p, common)) > 96) / len(pixels)
 
 
+def outline_share(data_url):
+    """Share of pixels in a PNG data URL drawn in the AI-region outline colour (yellow, 255/214/0)."""
+    image = Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB")
+    pixels = list(image.getdata())
+    return sum(1 for r, g, b in pixels if r > 230 and 190 < g < 235 and b < 40) / len(pixels)
+
+
 def wait_for(predicate, timeout, what):
     end = time.time() + timeout
     while time.time() < end:
@@ -66,6 +73,9 @@ def main():
     ap.add_argument("--timeout", type=float, default=180)
     ap.add_argument("--models", help="with --serve: the models to load (serve --models)")
     ap.add_argument("--expect-heatmaps", action="store_true", help="check that heat-map buttons for the loaded models are shown")
+    ap.add_argument("--expect-mask", action="store_true",
+                    help="check that the AI-regions overlay is offered and, pressed, shows outlined regions (serve --localiser)")
+    ap.add_argument("--localiser", help="with --serve: a localiser model file (serve --localiser)")
     ap.add_argument("--expect-disagreement", action="store_true",
                     help="check that the models-disagree flag and each model's card figures are shown")
     a = ap.parse_args()
@@ -84,7 +94,7 @@ def main():
         url = a.url
         if a.serve:
             s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-            server = subprocess.Popen([a.serve, "serve", "--port", str(port), "--timeout", str(int(a.timeout))] + (["--models", a.models] if a.models else []),
+            server = subprocess.Popen([a.serve, "serve", "--port", str(port), "--timeout", str(int(a.timeout))] + (["--models", a.models] if a.models else []) + (["--localiser", a.localiser] if a.localiser else []),
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             url = f"http://127.0.0.1:{port}/"
             def healthy():
@@ -129,6 +139,18 @@ def main():
         if a.expect_disagreement:
             result["checks"]["disagreement flag shown"] = result["disagreementShown"]
             result["checks"]["card figures shown"] = bool(result["figures"]) and all(f and f[0] not in ("", "–") for f in result["figures"])
+        if a.expect_mask:
+            buttons = driver.find_elements(By.CSS_SELECTOR, ".result .toggles button[data-mask]")
+            result["checks"]["AI-region overlay offered"] = bool(buttons)
+            if buttons:
+                buttons[0].click()
+                wait_for(lambda: driver.execute_script("return document.querySelector('.result .media img').dataset.kind === 'mask'"), 10, "the overlay")
+                src = driver.execute_script("return document.querySelector('.result .media img').src")
+                result["regionsText"] = driver.execute_script("return (document.querySelector('.result .regions') || {}).innerText || ''")
+                result["outlineShare"] = round(outline_share(src), 4) if src.startswith("data:image/png") else 0
+                result["checks"]["AI regions outlined in the overlay"] = result["outlineShare"] > 0.005
+                open(os.path.join(a.output, "mask.png"), "wb").write(driver.get_screenshot_as_png())
+                result["maskScreenshot"] = os.path.join(a.output, "mask.png")
         driver.execute_script("document.querySelector('.result').scrollIntoView({block: 'start'})")
         box = driver.execute_script(
             "const r = document.querySelector('.result .verdict .band, .result .error').getBoundingClientRect();"

@@ -17,7 +17,7 @@ public struct AIDetect: ParsableCommand {
             5 no image found to scan. 64: bad arguments.
             """,
         version: AIDetect.versionText,
-        subcommands: [Scan.self, Info.self, ListModels.self, InitModel.self, ImportCheckpoint.self, Train.self, TrainProbe.self, Evaluate.self, SplitCommand.self, Calibrate.self, StackCommand.self, ExtractHead.self, Synth.self, Study.self, ExplainCommand.self, RobustnessCommand.self, AttackCommand.self, SpliceCommand.self, Localise.self, ProvenanceCommand.self, ScopeCommand.self, ReportCommand.self, ServeCommand.self, Launch.self],
+        subcommands: [Scan.self, Info.self, ListModels.self, InitModel.self, ImportCheckpoint.self, Train.self, TrainProbe.self, Evaluate.self, SplitCommand.self, Calibrate.self, StackCommand.self, ExtractHead.self, Synth.self, Study.self, ExplainCommand.self, RobustnessCommand.self, AttackCommand.self, SpliceCommand.self, Localise.self, ProvenanceCommand.self, ScopeCommand.self, ReportCommand.self, ServeCommand.self, ReviewCommand.self, Launch.self],
         defaultSubcommand: Scan.self
     )
     public init() {}

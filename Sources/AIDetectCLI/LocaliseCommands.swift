@@ -21,6 +21,9 @@ struct SpliceCommand: ParsableCommand {
     @Option var count = 1000
     @Option(help: "Square image size.") var size = 256
     @Option(help: "Share of pristine reals (empty masks).") var pristine = 0.2
+    @Option(help: "Share of the other images that get a region of another real image (mask empty) instead of a fake one.") var realPaste = 0.0
+    @Option(help: "JPEG round trip after pasting, quality range LOW-HIGH (e.g. 80-95), applied to every image; none by default.") var jpeg: String?
+    @Flag(help: "Crop at the images' own resolution instead of resizing them down (keeps generators' pixel traces).") var native = false
     @Option var seed: UInt64 = 0
     @Option var output = ".cache/splice"
 
@@ -39,19 +42,29 @@ struct SpliceCommand: ParsableCommand {
         guard !reals.isEmpty, !fakes.isEmpty else { throw ValidationError("\(data) needs both reals and fakes") }
         var b = SpliceSetBuilder()
         b.count = count; b.size = size; b.pristineFraction = pristine; b.seed = seed
+        b.realPasteFraction = realPaste; b.nativeResolution = native
+        if let jpeg {
+            let q = jpeg.split(separator: "-").compactMap { Int($0) }
+            guard (q.count == 1 || q.count == 2), let lo = q.first, let hi = q.last, 1 <= lo, lo <= hi, hi <= 100 else {
+                throw ValidationError("--jpeg takes a quality or a range LOW-HIGH within 1-100, not '\(jpeg)'")
+            }
+            b.jpegQuality = lo...hi
+        }
         b.log = { logLine($0) }
         let start = Date()
         let items = try b.write(reals: reals, fakes: fakes, to: output)
-        let spliced = items.filter { $0.shape != "none" }
-        print(String(format: "%d images (%d spliced, mean area %.1f%%) in %@ (%.0f s)", items.count, spliced.count,
+        let spliced = items.filter { !$0.isPristine }
+        print(String(format: "%d images (%d with an AI region, %d with a real one pasted, mean AI area %.1f%%) in %@ (%.0f s)", items.count, spliced.count,
+                     items.filter { $0.shape.hasPrefix("real-") }.count,
                      spliced.map(\.area).reduce(0, +) / Double(max(spliced.count, 1)) * 100, output, Date().timeIntervalSince(start)))
     }
 }
 
 struct Localise: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Localise partial manipulations: train a per-pixel model or a box detector on a splice set, evaluate one (or the tile-scan baseline), or find regions in images.",
-        subcommands: [LocaliseTrain.self, LocaliseEvaluate.self, LocaliseBoxes.self])
+        abstract: "Localise partial manipulations: find AI regions in images (a mask, an overlay and boxes), train a per-pixel model or a box detector on a splice set, fit its image-level threshold, or evaluate one (or the tile-scan baseline).",
+        subcommands: [LocaliseMap.self, LocaliseTrain.self, LocaliseEvaluate.self, LocaliseFitThreshold.self, LocaliseBoxes.self],
+        defaultSubcommand: LocaliseMap.self)
 }
 
 struct LocaliseTrain: ParsableCommand {
@@ -113,10 +126,15 @@ struct LocaliseEvaluate: ParsableCommand {
     @Option(help: "Seed of the detector's training split (default: the one its model file records, else 0).") var trainingSplitSeed: UInt64?
     @Option(help: "At most this many images.") var limit: Int?
     @Option(help: "Write JSON and Markdown here.") var output: String?
+    @Flag(help: "Record the test split's figures (pixel F1, images flagged with the fitted threshold) in the per-pixel model file, for the page and API to show.")
+    var record = false
     @OptionGroup var runtime: RuntimeOptions
 
     func run() throws {
         runtime.apply()
+        if record && (tileScan || boxes || split != "test") {
+            throw ValidationError("--record takes a per-pixel model evaluated on the test split (no --tile-scan, --boxes or other --split)")
+        }
         if split == "all" && !tileScan {
             throw ValidationError("--split all would score a per-pixel model on its own training images; use it with --tile-scan")
         }
@@ -185,9 +203,17 @@ struct LocaliseEvaluate: ParsableCommand {
             ev = LocalisationEvaluation.run(items: items, root: data) { scan.map($0) }
         } else {
             guard detector.entry.dense else { throw ValidationError("\(model) is not a per-pixel model; use --tile-scan for an image-level detector") }
-            ev = LocalisationEvaluation.run(items: items, root: data) { image in
+            let fitted = try? Localiser(path: model).threshold
+            ev = LocalisationEvaluation.run(items: items, root: data, fitted: fitted) { image in
                 detector.withExclusiveModel { LocalisationTrainer.predict($0, image, preprocessing: detector.preprocessing) }
             }
+        }
+        if record {
+            var figures = ["testPixelF1": ev.pixel.f1, "testSmallestQuartilePixelF1": ev.quartiles.first?.f1 ?? .nan,
+                           "testSplicedImages": Double(ev.pixel.images), "testPristineImages": Double(ev.pristine)]
+            if let a = ev.fittedRateSpliced, let b = ev.fittedRatePristine { figures["testSplicedFlagged"] = a; figures["testPristineFlagged"] = b }
+            try LocalisationThreshold.record(figures: figures.filter { $0.value.isFinite }, into: model)
+            logLine("recorded the test figures in \(model)")
         }
         let title = "\(tileScan ? "tile scan of " : "")\(detector.name) on \((data as NSString).lastPathComponent) (\(scope), \(items.count) images, \(Int(Date().timeIntervalSince(start))) s)"
         print(title + "\n\n" + ev.markdown)
@@ -236,5 +262,85 @@ struct LocaliseBoxes: ParsableCommand {
             print(String(decoding: try enc.encode(line), as: UTF8.self))
         }
         if failed > 0 { throw ExitCode(2) }
+    }
+}
+
+struct LocaliseMap: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "map",
+        abstract: "Find AI-generated regions in images: per image a mask PNG, an overlay PNG and the regions as boxes with scores (JSON).",
+        discussion: """
+            MODEL is a localiser: a per-pixel model (localise train) or a box detector (localise train --boxes). Writes \
+            OUTPUT/NAME.mask.png (white = AI region, the image's size) and OUTPUT/NAME.overlay.png, and prints one JSON \
+            object per line: {"file", "mask", "overlay", "localisation": {"contains_ai_region", "score", "threshold", \
+            "statistic", "regions": [{x, y, width, height, score}], ...}} or {"file", "error"}. An image contains an AI \
+            region when its score reaches the threshold fitted on validation (localise fit-threshold), so that pristine \
+            images stay clean; without a fitted threshold the file's "fitted" is false. Exit 0, or 2 when a file could not be read.
+            """)
+    @Option(help: "A localiser model file.") var model: String
+    @Option(help: "Folder for the mask and overlay PNGs.") var output = "localised"
+    @Argument(help: "Image files.") var files: [String]
+    @OptionGroup var runtime: RuntimeOptions
+
+    struct Line: Encodable {
+        var file: String
+        var mask: String?
+        var overlay: String?
+        var localisation: LocalisationResult?
+        var error: String?
+    }
+
+    func run() throws {
+        runtime.apply()
+        let localiser = try Localiser(path: model)
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        enc.keyEncodingStrategy = .convertToSnakeCase
+        var failed = 0
+        var used: [String: Int] = [:]
+        for f in files {
+            var line = Line(file: f)
+            do {
+                let image = try ImageDecoder().decode(path: f).image
+                let (result, mask) = localiser.localise(image)
+                // Two inputs with one base name (a/x.jpg, b/x.jpg) get x, x-2, ...
+                let base = ((f as NSString).lastPathComponent as NSString).deletingPathExtension
+                used[base, default: 0] += 1
+                let stem = "\(output)/\(base)\(used[base]! > 1 ? "-\(used[base]!)" : "")"
+                try Data(ImageEncoder.png(mask)).write(to: URL(fileURLWithPath: stem + ".mask.png"))
+                try Data(ImageEncoder.png(Localiser.overlay(image, mask: mask, regions: result.regions))).write(to: URL(fileURLWithPath: stem + ".overlay.png"))
+                line.mask = stem + ".mask.png"
+                line.overlay = stem + ".overlay.png"
+                line.localisation = result
+            } catch {
+                line.error = error.localizedDescription
+                failed += 1
+            }
+            print(String(decoding: try enc.encode(line), as: UTF8.self))
+        }
+        if failed > 0 { throw ExitCode(2) }
+    }
+}
+
+struct LocaliseFitThreshold: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fit-threshold",
+        abstract: "Fit a per-pixel localiser's image-level threshold on a splice set's validation split and store it in the model file.",
+        discussion: """
+            Tries each statistic of the map (the best region's mean probability, the share of flagged pixels, the 99th \
+            percentile) and keeps the one that flags the most spliced images while at most --max-pristine of the pristine \
+            ones are flagged. localise train does this itself after training.
+            """)
+    @Option(help: "Splice set folder (aidetect splice).") var data: String
+    @Option(help: "A per-pixel model file (localise train); it is rewritten with the threshold in its metadata.") var model: String
+    @Option(help: "Largest share of pristine validation images that may be flagged.") var maxPristine = 0.05
+    @OptionGroup var runtime: RuntimeOptions
+
+    func run() throws {
+        runtime.apply()
+        let t = try LocalisationThreshold.fit(model: model, data: data, maxPristine: maxPristine)
+        print(String(format: "%@: contains an AI region when %@ >= %.4f (validation: %.1f%% of %d pristine, %.1f%% of %d spliced images flagged)",
+                     model, t.statistic.rawValue, t.threshold, t.pristineFlagged * 100, t.pristine, t.splicedFlagged * 100, t.spliced))
     }
 }

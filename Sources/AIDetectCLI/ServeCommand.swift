@@ -3,6 +3,7 @@ import Detection
 import Foundation
 import Hummingbird
 import Imaging
+import Journal
 import Server
 
 struct ServeCommand: ParsableCommand {
@@ -20,6 +21,8 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds per request.") var timeout = 30.0
     @Option(help: "Seconds a connection may send nothing (unfinished headers, a stalled upload, an unused keep-alive) before it is closed.") var idleTimeout = 30.0
     @Option(help: "On SIGTERM/SIGINT: seconds of answering new requests with 503 (and /healthz with 503 draining) before the listener closes; accepted requests always finish.") var drainSeconds = 2.0
+    @Option(help: "A localiser model file (localise train): the API marks AI regions when asked (localise=true) and the page shows them.") var localiser: String?
+    @Option(help: "A review store (SQLite; created if absent): adds the review page at /review and its API (see `aidetect review`).") var review: String?
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
@@ -33,7 +36,7 @@ struct ServeCommand: ParsableCommand {
         let analyzer: Analyzer
         do {
             analyzer = try Analyzer.load(models: models.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty },
-                                         limits: ImageLimits(maxBytes: maxBody, maxPixels: maxPixels))
+                                         limits: ImageLimits(maxBytes: maxBody, maxPixels: maxPixels), localiser: localiser)
         } catch {
             eprint("error: \(error.localizedDescription)")
             throw ExitCode(4)
@@ -41,9 +44,16 @@ struct ServeCommand: ParsableCommand {
         var c = ServerConfiguration()
         c.host = host; c.port = port; c.maxBodyBytes = maxBody; c.concurrency = concurrency; c.maxQueue = queue; c.requestTimeout = timeout
         c.idleTimeout = idleTimeout
+        if let review {
+            do { c.review = try ReviewStore(path: review) } catch {
+                eprint("error: \(error.localizedDescription)")
+                throw ExitCode(4)
+            }
+        }
         let drain = DrainState()
         let app = buildApplication(analyzer: analyzer, configuration: c, drain: drain)
         eprint("aidetect serve: http://\(host):\(port)/ (\(analyzer.names.joined(separator: ", ")))")
+        if let review { eprint("review page: http://\(host):\(port)/review (store \(review))") }
         for why in analyzer.detectors.compactMap(\.selectionNote) { eprint(why) }
         let done = DispatchSemaphore(value: 0)
         let failure = LockedError()

@@ -210,7 +210,7 @@ public struct BoxEvaluation: Sendable, Codable {
         for item in items {
             guard let image = try? ImageDecoder().decode(path: "\(root)/\(item.image)").image,
                   let mask = try? ImageDecoder().decode(path: "\(root)/\(item.mask)").image else { continue }
-            rows.append((item.area, BoxLocalisation.truth(mask: mask), predict(image), item.shape == "none"))
+            rows.append((item.area, BoxLocalisation.truth(mask: mask), predict(image), item.isPristine))
         }
         func ap(_ part: [(area: Double, truth: [ScoredBox], found: [ScoredBox], pristine: Bool)]) -> AP {
             let thresholds = stride(from: 0.5, through: 0.951, by: 0.05).map { $0 }

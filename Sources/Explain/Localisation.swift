@@ -103,6 +103,11 @@ public struct LocalisationTrainer {
             }
             try checkpoint.save(model, epoch: epoch + 1, history: history)
         }
+        // The image-level "contains an AI region" threshold, fitted on validation so that pristine images stay clean.
+        if let t = try? LocalisationThreshold.fit(model: modelPath, data: config.data) {
+            log(String(format: "image-level threshold: %@ >= %.4f (validation: %.1f%% of %d pristine, %.1f%% of %d spliced flagged)",
+                       t.statistic.rawValue, t.threshold, t.pristineFlagged * 100, t.pristine, t.splicedFlagged * 100, t.spliced))
+        }
         return history
     }
 
@@ -165,13 +170,17 @@ public struct LocalisationEvaluation: Sendable, Codable {
     public var aiRateSpliced: Double
     public var aiRatePristine: Double
     public var pristine: Int
+    /// With the model file's fitted image-level threshold (`LocalisationThreshold`): the share of spliced and of
+    /// pristine images said to contain an AI region; nil when no threshold was given.
+    public var fittedRateSpliced: Double?
+    public var fittedRatePristine: Double?
 
     /// Evaluates `predict` (image -> per-pixel probability, row-major at the image's size) on `items`.
     public static func run(items: [SpliceSetBuilder.Item], root: String, threshold: Float = 0.5, imageThreshold: Double = 0.01,
-                           predict: (Image) -> [Float]) -> LocalisationEvaluation {
+                           fitted: LocalisationThreshold? = nil, predict: (Image) -> [Float]) -> LocalisationEvaluation {
         struct Counts { var tp = 0.0, fp = 0.0, fn = 0.0, iouSum = 0.0, n = 0 }
         var perImage: [(area: Double, tp: Double, fp: Double, fn: Double)] = []
-        var pristineFlagged = 0, pristine = 0, splicedFlagged = 0
+        var pristineFlagged = 0, pristine = 0, splicedFlagged = 0, fittedPristine = 0, fittedSpliced = 0
         for item in items {
             guard let image = try? ImageDecoder().decode(path: "\(root)/\(item.image)").image,
                   let mask = try? ImageDecoder().decode(path: "\(root)/\(item.mask)").image,
@@ -183,11 +192,14 @@ public struct LocalisationEvaluation: Sendable, Codable {
                 if truth && said { tp += 1 } else if said { fp += 1 } else if truth { fn += 1 }
             }
             let flagged = (tp + fp) / Double(image.width * image.height) >= imageThreshold
-            if item.shape == "none" {
+            let byFit = fitted.map { $0.statistic.score(p, width: image.width, height: image.height) >= $0.threshold } ?? false
+            if item.isPristine {
                 pristine += 1
                 if flagged { pristineFlagged += 1 }
+                if byFit { fittedPristine += 1 }
             } else {
                 if flagged { splicedFlagged += 1 }
+                if byFit { fittedSpliced += 1 }
                 perImage.append((item.area, tp, fp, fn))
             }
         }
@@ -211,7 +223,9 @@ public struct LocalisationEvaluation: Sendable, Codable {
         let (parts, bounds) = areaQuartiles(perImage) { $0.area }
         return LocalisationEvaluation(pixel: summarise(perImage), quartiles: parts.map(summarise), areaBounds: bounds,
                                       aiRateSpliced: perImage.isEmpty ? .nan : Double(splicedFlagged) / Double(perImage.count),
-                                      aiRatePristine: pristine == 0 ? .nan : Double(pristineFlagged) / Double(pristine), pristine: pristine)
+                                      aiRatePristine: pristine == 0 ? .nan : Double(pristineFlagged) / Double(pristine), pristine: pristine,
+                                      fittedRateSpliced: fitted == nil || perImage.isEmpty ? nil : Double(fittedSpliced) / Double(perImage.count),
+                                      fittedRatePristine: fitted == nil || pristine == 0 ? nil : Double(fittedPristine) / Double(pristine))
     }
 
     public var markdown: String {
@@ -223,6 +237,10 @@ public struct LocalisationEvaluation: Sendable, Codable {
         for (i, q) in quartiles.enumerated() { s += row(quartileName(i, bounds: areaBounds), q) }
         s += String(format: "\nImage-level AI rate: %.1f%% of spliced images, %.1f%% of %d pristine reals (false alarms).\n",
                     aiRateSpliced * 100, aiRatePristine * 100, pristine)
+        if let a = fittedRateSpliced, let b = fittedRatePristine {
+            s += String(format: "With the image-level threshold fitted on validation: %.1f%% of spliced images and %.1f%% of pristine ones contain an AI region.\n",
+                        a * 100, b * 100)
+        }
         return s
     }
 }

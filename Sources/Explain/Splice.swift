@@ -28,6 +28,15 @@ public struct SpliceSetBuilder {
     public var area: ClosedRange<Double> = 0.02...0.5
     /// Edge feathering: sigma (pixels) of the blur applied to the mask before blending.
     public var feather = 2.0
+    /// Share of the non-pristine images that get a region of another *real* image instead of a fake one (mask empty:
+    /// "pasted" alone must not be what a localiser learns). Their shape is recorded as `real-<shape>`.
+    public var realPasteFraction = 0.0
+    /// Each image is saved after a JPEG round trip at a quality drawn from this range (nil: none), as images are
+    /// shared after editing; pristine and real-pasted images too, so compression tells nothing.
+    public var jpegQuality: ClosedRange<Int>?
+    /// Take `size` x `size` crops at the images' own resolution (smaller images are resized up) instead of resizing
+    /// the whole image down: resizing erases the pixel-level traces of generators.
+    public var nativeResolution = false
     public var seed: UInt64 = 0
     public var log: (String) -> Void = { _ in }
     public init() {}
@@ -38,6 +47,18 @@ public struct SpliceSetBuilder {
         public var area: Double
         public var split: String
         public var real: String, fake: String
+        /// No AI region: left pristine, or with a region of another real image pasted in.
+        public var isPristine: Bool { shape == "none" || shape.hasPrefix("real-") }
+    }
+
+    /// A `size` square of `image`: the centre square resized, or with `nativeResolution` a random crop at the
+    /// image's own scale (images smaller than `size` are resized up).
+    func square(_ image: Image, rng: inout SplitMix64) -> Image {
+        guard nativeResolution, min(image.width, image.height) >= size else {
+            return image.centerSquare().resized(width: size, height: size, filter: .area)
+        }
+        let x = Int(rng.next() % UInt64(image.width - size + 1)), y = Int(rng.next() % UInt64(image.height - size + 1))
+        return image.cropped(x: x, y: y, width: size, height: size)
     }
 
     /// Writes the set from `reals` and `fakes` (decodable samples); returns its items (also in manifest.csv).
@@ -49,27 +70,39 @@ public struct SpliceSetBuilder {
         var rng = SplitMix64(seed: seed &+ 17)
         let orderedReals = reals.map { ($0, stableHash($0.id, seed)) }.sorted { $0.1 < $1.1 }.map(\.0)
         let orderedFakes = fakes.map { ($0, stableHash($0.id, seed &+ 1)) }.sorted { $0.1 < $1.1 }.map(\.0)
+        // Every source image, real or pasted, belongs to one split (by its id), and a donor comes from its host's
+        // split: no image sits on both sides.
+        let splits = ["train", "train", "train", "train", "train", "train", "train", "validation", "test", "test"]
+        func splitOf(_ s: Sample) -> String { splits[Int(stableHash(s.id, seed &+ 3) % 10)] }
+        let fakesBySplit = Dictionary(grouping: orderedFakes, by: splitOf), realsBySplit = Dictionary(grouping: orderedReals, by: splitOf)
+        var nextFake: [String: Int] = [:], nextReal: [String: Int] = [:]
         var items: [Item] = []
-        var r = 0, f = 0
+        var r = 0
         while items.count < count && r < orderedReals.count * 2 {
             let i = items.count
             let realSample = orderedReals[r % orderedReals.count]
             r += 1
             guard let real = try? reader.image(realSample) else { continue }
-            let base = real.centerSquare().resized(width: size, height: size, filter: .area)
-            let split = ["train", "train", "train", "train", "train", "train", "train", "validation", "test", "test"][Int(stableHash(realSample.id, seed &+ 3) % 10)]
+            let base = square(real, rng: &rng)
+            let split = splitOf(realSample)
             let name = String(format: "%06d.png", i)
             var item = Item(image: "images/\(name)", mask: "masks/\(name)", shape: "none", area: 0, split: split, real: realSample.id, fake: "")
             var out = base
             var mask = [Float](repeating: 0, count: size * size)
             if !rng.chance(pristineFraction) {
+                let realDonor = realPasteFraction > 0 && rng.chance(realPasteFraction)
                 var fakeImage: Image?
-                while fakeImage == nil && f < orderedFakes.count * 2 {
-                    let s = orderedFakes[f % orderedFakes.count]
-                    f += 1
-                    if let im = try? reader.image(s) { fakeImage = im; item.fake = s.id }
+                let pool = (realDonor ? realsBySplit[split] : fakesBySplit[split]) ?? []
+                var tries = 0
+                while fakeImage == nil && tries < min(pool.count, 8) {
+                    let k = realDonor ? nextReal[split, default: 0] : nextFake[split, default: 0]
+                    if realDonor { nextReal[split] = k + 1 } else { nextFake[split] = k + 1 }
+                    tries += 1
+                    let s = pool[(realDonor ? k * 7 + 3 : k) % pool.count]
+                    if s.id != realSample.id, let im = try? reader.image(s) { fakeImage = im; item.fake = s.id }
                 }
-                guard let fake = fakeImage?.centerSquare().resized(width: size, height: size, filter: .area) else { break }
+                guard let donor = fakeImage else { continue }
+                let fake = square(donor, rng: &rng)
                 let shape = Shape.allCases[Int(rng.next() % 3)]
                 let target = rng.uniform(area.lowerBound, area.upperBound)
                 mask = Self.mask(shape, size: size, area: target, rng: &rng)
@@ -77,10 +110,18 @@ public struct SpliceSetBuilder {
                     ? gaussianBlur(Tensor(mask, shape: [1, 1, size, size]), sigma: feather).reshaped([-1]).toArray(Float.self)
                     : mask
                 out = Self.blend(base, fake, alpha: alpha)
-                item.shape = shape.rawValue
-                // Ground truth: where the blend is mostly fake.
-                mask = alpha.map { $0 >= 0.5 ? 1 : 0 }
-                item.area = Double(mask.reduce(0, +)) / Double(mask.count)
+                if realDonor {
+                    item.shape = "real-" + shape.rawValue
+                } else {
+                    item.shape = shape.rawValue
+                    // Ground truth: where the blend is mostly fake.
+                    mask = alpha.map { $0 >= 0.5 ? 1 : 0 }
+                    item.area = Double(mask.reduce(0, +)) / Double(mask.count)
+                }
+            }
+            if let q = jpegQuality {
+                let quality = q.lowerBound + Int(rng.next() % UInt64(q.upperBound - q.lowerBound + 1))
+                if let again = try? ImageDecoder().decode(data: ImageEncoder.jpeg(out, quality: quality)).image { out = again }
             }
             try Data(ImageEncoder.png(out)).write(to: URL(fileURLWithPath: "\(output)/\(item.image)"))
             try Data(ImageEncoder.png(Self.maskImage(mask, size: size))).write(to: URL(fileURLWithPath: "\(output)/\(item.mask)"))

@@ -18,10 +18,13 @@ public final class Analyzer: Sendable {
     /// several models is combined by the stacker fitted for exactly those, else the primary model's score stands.
     let digests: [String?]
     let stackers: [Stacker]
+    /// The localiser that marks AI regions when a request asks (`localise`), if one was loaded (`serve --localiser`).
+    public let localiser: Localiser?
 
-    public init(detectors: [Detector], limits: ImageLimits = .default, overlaySide: Int = 768, stackers: [Stacker]? = nil) {
+    public init(detectors: [Detector], limits: ImageLimits = .default, overlaySide: Int = 768, stackers: [Stacker]? = nil, localiser: Localiser? = nil) {
         precondition(!detectors.isEmpty, "Analyzer needs at least one model")
         self.detectors = detectors
+        self.localiser = localiser
         names = Detector.displayNames(detectors)
         self.limits = limits
         self.overlaySide = overlaySide
@@ -30,8 +33,8 @@ public final class Analyzer: Sendable {
     }
 
     /// Loads models by name or file (`Detector.load`: "default", "bundled", "clip", or a path).
-    public static func load(models: [String], limits: ImageLimits = .default) throws -> Analyzer {
-        Analyzer(detectors: try models.map(Detector.load), limits: limits)
+    public static func load(models: [String], limits: ImageLimits = .default, localiser: String? = nil) throws -> Analyzer {
+        Analyzer(detectors: try models.map(Detector.load), limits: limits, localiser: try localiser.map { try Localiser(path: $0) })
     }
 
     public struct ModelScore: Sendable, Codable {
@@ -61,6 +64,13 @@ public final class Analyzer: Sendable {
         /// The map over the image (PNG, base64), at most `overlaySide` on the longer side.
         public var overlayPNG: String
     }
+    /// Where a localiser found AI regions: its result (regions as boxes in the image's pixels) with the mask and an
+    /// overlay (PNG, base64, at most `overlaySide` on the longer side).
+    public struct LocalisationOut: Sendable, Codable {
+        public var result: LocalisationResult
+        public var maskPNG: String
+        public var overlayPNG: String
+    }
     public struct FileInfo: Sendable, Codable {
         public var name: String?
         public var bytes: Int
@@ -83,6 +93,8 @@ public final class Analyzer: Sendable {
         public var provenance: ProvenanceReport
         public var fused: FusedVerdict
         public var heatmaps: [HeatmapOut]
+        /// AI regions, when the request asked for them (`localise`) and a localiser is loaded.
+        public var localisation: LocalisationOut?
         /// Steps that could not be done (an explanation that does not apply or failed, ...); the verdict stands.
         public var warnings: [String]
         /// How far to trust any of this (`Reliability.caveat`).
@@ -108,7 +120,7 @@ public final class Analyzer: Sendable {
     /// does not apply or fails adds a warning and never removes the verdict. Throws `ImageError` for bad input and
     /// `AnalyzerError` for unknown options.
     public func analyze(_ bytes: [UInt8], name: String? = nil, models picked: [String] = [], explain: [ExplanationMethod] = [],
-                        contentCheck: ContentCheck = .standard) throws -> Report {
+                        localise: Bool = false, contentCheck: ContentCheck = .standard) throws -> Report {
         let start = Date()
         // Positions, not names: two models that share a name are both scored, and either can be picked.
         let chosen = picked.isEmpty ? Array(detectors.indices) : try picked.map { try index(ofModel: $0) }
@@ -159,6 +171,24 @@ public final class Analyzer: Sendable {
                 }
             }
         }
+        var localisation: LocalisationOut?
+        if localise {
+            if let localiser {
+                let (result, mask) = localiser.localise(image)
+                let scale = min(1, Double(overlaySide) / Double(max(image.width, image.height)))
+                let w = max(1, Int(Double(image.width) * scale)), h = max(1, Int(Double(image.height) * scale))
+                let small = scale < 1 ? image.resized(width: w, height: h, filter: .area) : image
+                let smallMask = scale < 1 ? mask.resized(width: w, height: h, filter: .bilinear) : mask
+                let regions = result.regions.map {
+                    LocalisationResult.Region(x: Int(Double($0.x) * scale), y: Int(Double($0.y) * scale), width: max(1, Int(Double($0.width) * scale)),
+                                              height: max(1, Int(Double($0.height) * scale)), score: $0.score)
+                }
+                localisation = LocalisationOut(result: result, maskPNG: Data(ImageEncoder.png(smallMask)).base64EncodedString(),
+                                               overlayPNG: Data(ImageEncoder.png(Localiser.overlay(small, mask: smallMask, regions: regions))).base64EncodedString())
+            } else {
+                warnings.append("AI regions not marked: the server has no localiser (start it with serve --localiser FILE)")
+            }
+        }
         var fused = FusedVerdict(modelProbability: judgement.probability, provenance: provenance)
         if fused.basis == "model" {
             fused.verdict = judgement.verdict.rawValue
@@ -166,7 +196,7 @@ public final class Analyzer: Sendable {
         fused.reason = fused.basis.hasPrefix("provenance") ? "the file's provenance metadata names an AI generator" : judgement.reason
         return Report(file: FileInfo(name: name, bytes: bytes.count, format: decoded.format.name, width: image.width, height: image.height),
                       models: scores, ensemble: ensemble, disagreement: judgement.disagreement, outOfScope: judgement.outOfScope?.rawValue,
-                      reason: judgement.reason, provenance: provenance, fused: fused, heatmaps: heatmaps, warnings: warnings,
+                      reason: judgement.reason, provenance: provenance, fused: fused, heatmaps: heatmaps, localisation: localisation, warnings: warnings,
                       caveat: Reliability.caveat, milliseconds: Date().timeIntervalSince(start) * 1000)
     }
 }
@@ -174,8 +204,10 @@ public final class Analyzer: Sendable {
 public enum AnalyzerError: Error, LocalizedError, Equatable {
     case unknownModel(String, available: [String])
     case unknownMethod(String)
+    case badOption(String, value: String, expected: String)
     public var errorDescription: String? {
         switch self {
+        case .badOption(let o, let v, let e): return "\(o)=\(v) is not understood; give \(e)"
         case .unknownModel(let m, let a): return "unknown model '\(m)'; available: \(a.joined(separator: ", "))"
         case .unknownMethod(let m): return "unknown explain method '\(m)'; choose from \(ExplanationMethod.allCases.map(\.rawValue).joined(separator: ", "))"
         }

@@ -3,6 +3,7 @@ import Explain
 import Foundation
 import Hummingbird
 import Imaging
+import Journal
 import NIOCore
 
 /// Server settings (`aidetect serve` flags).
@@ -21,6 +22,8 @@ public struct ServerConfiguration: Sendable {
     /// Seconds a connection may send nothing (headers not finished, an upload stalled, keep-alive unused) before the
     /// server closes it: slow or abandoned clients do not hold connections and buffers for ever.
     public var idleTimeout = 30.0
+    /// The review store that `/review` and `/api/v1/review/...` work on (nil: no review routes).
+    public var review: ReviewStore?
     public init() {}
 }
 
@@ -35,6 +38,12 @@ public enum Routes {
     public static let all: [(method: String, path: String)] = [
         ("GET", "/"), ("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/openapi.json"), ("GET", "/api/v1/models"),
         ("POST", "/api/v1/analyze"), ("POST", "/api/v1/batch"),
+    ]
+    /// With a review store (`ServerConfiguration.review`).
+    public static let review: [(method: String, path: String)] = [
+        ("GET", "/review"), ("GET", "/api/v1/review/items"), ("POST", "/api/v1/review/items"), ("GET", "/api/v1/review/items/{id}"),
+        ("PUT", "/api/v1/review/items/{id}"), ("GET", "/api/v1/review/items/{id}/image"), ("GET", "/api/v1/review/items/{id}/evidence"),
+        ("GET", "/api/v1/review/export.html"), ("GET", "/api/v1/review/export.pdf"),
     ]
 }
 
@@ -64,6 +73,14 @@ struct APIError: HTTPResponseError {
             default: return APIError(status: .unprocessableContent, message: e.localizedDescription, kind: e.kind)
             }
         case let e as AnalyzerError: return APIError(status: .badRequest, message: e.localizedDescription, kind: "bad_option")
+        case let e as ReviewError:
+            switch e {
+            case .noItem: return APIError(status: .notFound, message: e.localizedDescription, kind: "no_item")
+            case .badLabel: return APIError(status: .badRequest, message: e.localizedDescription, kind: "bad_label")
+            default: return APIError(status: .internalServerError, message: e.localizedDescription, kind: "review_store")
+            }
+        case let e as ReviewExport.PDFError:
+            return APIError(status: e.isMissing ? .notImplemented : .internalServerError, message: e.localizedDescription, kind: "pdf")
         case let e as ExplainError: return APIError(status: .unprocessableContent, message: e.localizedDescription, kind: "explain")
         case is NIOTooManyBytesError: return APIError(status: .contentTooLarge, message: "the request body is over the server's limit", kind: "body_too_large")
         case InferenceGate.Failure.full:
@@ -112,7 +129,7 @@ public func buildApplication(analyzer: Analyzer, configuration: ServerConfigurat
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPI.document)))
     }
     router.get("/api/v1/models") { _, _ in
-        try json(["caveat": Reliability.caveat, "models": analyzer.detectors.indices.map { i -> [String: Any] in
+        try json(["caveat": Reliability.caveat, "localiser": analyzer.localiser?.name ?? NSNull(), "models": analyzer.detectors.indices.map { i -> [String: Any] in
             let d = analyzer.detectors[i]
             var m: [String: Any] = ["name": analyzer.names[i], "label": d.label, "architecture": d.entry.name, "summary": d.entry.summary,
                                     "reference": d.entry.reference, "inputSize": d.preprocessing.inputSize, "placeholder": d.isPlaceholder,
@@ -136,7 +153,7 @@ public func buildApplication(analyzer: Analyzer, configuration: ServerConfigurat
             let options = try AnalyzeOptions(request.uri.queryParameters)
             let (bytes, name) = try await uploadedFile(request, limit: maxBody)
             let report = try await withGate(gate, workers, timeout: configuration.requestTimeout) {
-                try analyzer.analyze(bytes, name: name, models: options.models, explain: options.explain)
+                try analyzer.analyze(bytes, name: name, models: options.models, explain: options.explain, localise: options.localise)
             }
             return try encoded(report)
         } catch { throw APIError.from(error) }
@@ -165,7 +182,7 @@ public func buildApplication(analyzer: Analyzer, configuration: ServerConfigurat
                 var line: [String: Any] = ["index": i, "file": part.name ?? "file\(i)"]
                 do {
                     let report = try await withGate(gate, workers, timeout: timeout) {
-                        try analyzer.analyze(part.bytes, name: part.name, models: options.models, explain: options.explain)
+                        try analyzer.analyze(part.bytes, name: part.name, models: options.models, explain: options.explain, localise: options.localise)
                     }
                     line["report"] = try JSONSerialization.jsonObject(with: jsonEncoder.encode(report))
                 } catch {
@@ -178,6 +195,10 @@ public func buildApplication(analyzer: Analyzer, configuration: ServerConfigurat
             try await writer.finish(nil)
         })
     }
+    if let store = configuration.review {
+        addReviewRoutes(router, service: ReviewService(store: store, analyzer: analyzer, gate: gate, workers: workers, timeout: configuration.requestTimeout),
+                        maxBody: maxBody)
+    }
     return Application(router: router, server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(configuration.idleTimeout * 1000)))),
                        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "aidetect"))
 }
@@ -185,7 +206,14 @@ public func buildApplication(analyzer: Analyzer, configuration: ServerConfigurat
 struct AnalyzeOptions {
     var models: [String] = []
     var explain: [ExplanationMethod] = []
+    var localise = false
     init(_ q: Parameters) throws {
+        if let l = (q["localise"] ?? q["localize"]).map(String.init) {
+            guard let v = ["1": true, "true": true, "yes": true, "0": false, "false": false, "no": false][l.lowercased()] else {
+                throw AnalyzerError.badOption("localise", value: l, expected: "true or false")
+            }
+            localise = v
+        }
         models = q["models"].map { $0.split(separator: ",").map(String.init) } ?? []
         explain = try (q["explain"].map { $0.split(separator: ",").map(String.init) } ?? []).map {
             guard let m = ExplanationMethod(rawValue: $0) else { throw AnalyzerError.unknownMethod($0) }

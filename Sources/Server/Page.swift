@@ -70,6 +70,12 @@ Provenance evidence comes from the file's metadata; missing metadata is not evid
 API: <a href="/openapi.json">/openapi.json</a>.</p></footer>
 <script>
 "use strict";
+function figuresText(f) {
+  if (!f) return "";
+  if (f.testPristineFlagged !== undefined) return ` On its test split it marked regions in ${(100 * f.testPristineFlagged).toFixed(0)}% of untouched images and in ${(100 * f.testSplicedFlagged).toFixed(0)}% of images with a pasted AI region (pixel F1 ${f.testPixelF1.toFixed(2)}).`;
+  if (f.pristineFlagged !== undefined) return ` On the ${f.pristineImages} untouched validation images its threshold was fitted on, it marked regions in ${(100 * f.pristineFlagged).toFixed(0)}%.`;
+  return "";
+}
 const drop = document.getElementById("drop"), input = document.getElementById("files");
 const results = document.getElementById("results"), statusEl = document.getElementById("status");
 const esc = s => String(s).replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;","'":"&#39;"}[c]));
@@ -79,12 +85,13 @@ drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", e => { e.preventDefault(); drop.classList.remove("over"); handle(e.dataTransfer.files); });
 input.addEventListener("change", () => handle(input.files));
 
-let models = null;
+let models = null, localiser = null;
 async function modelList() {
   if (models === null) {
     try {
       const list = await (await fetch("/api/v1/models")).json();
       models = list.models || [];
+      localiser = list.localiser || null;
       document.getElementById("caveat").textContent = [list.caveat || ""].concat(models.map(m => m.selection).filter(x => x)).join(" ");
     } catch (e) { models = []; }
   }
@@ -108,7 +115,8 @@ async function analyse(file) {
   // Heat maps: only the methods that apply to at least one loaded model (the server lists them per model); a model
   // that a method does not fit gets none, and the report says so in its warnings.
   const methods = (await modelList()).flatMap(m => m.explain || []).filter((m, i, a) => a.indexOf(m) === i && (m === "gradcam" || m === "saliency"));
-  const explain = document.getElementById("explain").checked && methods.length ? "&explain=" + methods.join(",") : "";
+  const maps = document.getElementById("explain").checked;
+  const explain = (maps && methods.length ? "&explain=" + methods.join(",") : "") + (maps && localiser ? "&localise=true" : "");
   try {
     // Verdict first: the scores come back alone (fast), the heat maps in a second request; if those fail or take
     // too long, the verdict stays and a note says so.
@@ -125,7 +133,7 @@ async function analyse(file) {
     if (explain) {
       const note = document.createElement("p");
       note.className = "muted maps-pending";
-      note.textContent = "Making heat maps…";
+      note.textContent = localiser ? "Making heat maps and looking for AI regions…" : "Making heat maps…";
       box.querySelector(".facts").appendChild(note);
       try {
         const withMaps = await post(explain);
@@ -160,11 +168,20 @@ function render(box, file, r) {
   html += `<div class="tablewrap"><table><caption class="muted">Each model's P(AI), and how it did when tested (its model card)</caption>
     <tr><th scope="col">Model</th><th scope="col">P(AI)</th><th scope="col" class="bandcol">Band</th><th scope="col" title="mean ROC-AUC on generators it never saw (1 = perfect, 0.5 = chance)">AUC on unseen generators</th><th scope="col" title="share of the real images of its test split it calls AI-made (P &gt; 0.5)">False alarms on real images</th></tr>` +
     r.models.map(m => `<tr><td>${esc(m.label || m.name)}${m.placeholder ? " (untrained placeholder)" : ""}${m.calibrated === false ? " (uncalibrated)" : ""}<span class="name">${esc(m.name)}</span></td><td>${pct(m.probability)}</td><td class="bandcol">${esc(m.verdict)}</td><td>${fig(m.figures && m.figures.heldOutAUC)}</td><td>${rate(m.figures && m.figures.realFalseAlarmRate)}</td></tr>`).join("") + `</table></div>`;
-  if (r.heatmaps.length) {
+  const loc = r.localisation;
+  if (r.heatmaps.length || loc) {
     html += `<div class="toggles" role="group" aria-label="Heat map"><button type="button" aria-pressed="true" data-src="">image</button>` +
-      r.heatmaps.map((h, i) => `<button type="button" aria-pressed="false" data-i="${i}">${esc(label(h.model))}: ${esc(h.method)}</button>`).join("") + `</div>
+      r.heatmaps.map((h, i) => `<button type="button" aria-pressed="false" data-i="${i}">${esc(label(h.model))}: ${esc(h.method)}</button>`).join("") +
+      (loc ? `<button type="button" aria-pressed="false" data-mask="1">AI regions</button>` : "") + `</div>
       <div class="legend" aria-live="polite"><span class="which">Showing the image. Pick a heat map to see where a model found its evidence.</span>
       <span class="ramp" aria-hidden="true"></span><span class="ends"><span>less evidence for AI</span><span>more evidence for AI</span></span></div>`;
+  }
+  if (loc) {
+    const res = loc.result;
+    html += `<p class="regions">${res.containsAIRegion
+      ? `AI regions: ${res.regions.length} marked by ${esc(res.model)} (${(100 * res.maskedFraction).toFixed(0)}% of the image); press "AI regions" to see them.`
+      : `AI regions: none found by ${esc(res.model)} (score ${res.score.toFixed(3)}, threshold ${res.threshold.toFixed(3)}).`}
+      ${res.fitted ? "" : " Its threshold was not fitted on validation data: treat the mask as a rough guide."}${figuresText(res.figures)}</p>`;
   }
   if (r.warnings && r.warnings.length) {
     html += `<ul class="muted">` + r.warnings.map(w => `<li>${esc(w)}</li>`).join("") + `</ul>`;
@@ -179,9 +196,18 @@ function render(box, file, r) {
     facts.querySelectorAll(".toggles button").forEach(o => o.setAttribute("aria-pressed", "false"));
     b.setAttribute("aria-pressed", "true");
     const i = b.dataset.i, h = i === undefined ? null : r.heatmaps[+i];
+    const which = facts.querySelector(".legend .which");
+    if (b.dataset.mask) {
+      img.src = "data:image/png;base64," + loc.overlayPNG;
+      img.alt = file.name + ": AI regions marked by " + loc.result.model;
+      img.dataset.kind = "mask";
+      if (which) which.textContent = "AI regions (red, boxes in yellow) marked by " + loc.result.model + ".";
+      return;
+    }
+    img.dataset.kind = h ? "heatmap" : "image";
     img.src = h ? "data:image/png;base64," + h.overlayPNG : original;
     img.alt = h ? file.name + ": " + h.method + " heat map of " + label(h.model) : file.name;
-    facts.querySelector(".legend .which").textContent = h ? h.method + " heat map of " + label(h.model) + " (each map scaled to its own range)" : "Showing the image.";
+    if (which) which.textContent = h ? h.method + " heat map of " + label(h.model) + " (each map scaled to its own range)" : "Showing the image.";
   }));
 }
 </script>

@@ -367,3 +367,55 @@ struct BoxLocalisationTests {
         #expect(throws: (any Error).self) { try BoxLocalisation.Model.load(root.appendingPathComponent("src/r0.png").path) }
     }
 }
+
+/// The image-level threshold of a per-pixel localiser and the splice set's separation of sources (issue 16).
+struct LocalisationThresholdTests {
+    /// The threshold lets at most the allowed share of pristine images through and the statistic that catches the
+    /// most spliced images wins; without pristine or spliced images there is nothing to fit.
+    @Test func fitKeepsPristineImagesClean() throws {
+        let pristine = [true, true, true, true, false, false, false, false]
+        let scores: [LocalisationStatistic: [Double]] = [
+            .bestRegion: [0.1, 0.2, 0.3, 0.9, 0.5, 0.6, 0.95, 0.2],      // a pristine image scores 0.9: only 0.95 passes it
+            .flaggedFraction: [0.0, 0.01, 0.02, 0.03, 0.2, 0.3, 0.4, 0.01],
+        ]
+        let t = try #require(LocalisationThreshold.fit(scores: scores, isPristine: pristine, maxPristine: 0.05))
+        #expect(t.statistic == .flaggedFraction && t.threshold > 0.03 && t.threshold <= 0.2)
+        #expect(t.pristineFlagged == 0 && t.splicedFlagged == 0.75 && t.pristine == 4 && t.spliced == 4)
+        // Allowing a quarter of the pristine images: one of the four may be flagged.
+        let loose = try #require(LocalisationThreshold.fit(scores: scores, isPristine: pristine, maxPristine: 0.25))
+        #expect(loose.pristineFlagged == 0.25 && loose.splicedFlagged >= 0.75)
+        #expect(LocalisationThreshold.fit(scores: scores, isPristine: [Bool](repeating: true, count: 8)) == nil)
+        // The statistics on a known map: one 4x4 region at 0.8 in a 16x16 map of zeros.
+        var map = [Float](repeating: 0, count: 256)
+        for y in 4..<8 { for x in 4..<8 { map[y * 16 + x] = 0.8 } }
+        #expect(abs(LocalisationStatistic.bestRegion.score(map, width: 16, height: 16) - 0.8) < 1e-6)
+        #expect(LocalisationStatistic.flaggedFraction.score(map, width: 16, height: 16) == 16.0 / 256)
+        #expect(abs(LocalisationStatistic.percentile99.score(map, width: 16, height: 16) - 0.8) < 1e-6)
+    }
+
+    /// Native-resolution crops, real-into-real pastes with empty masks, a JPEG round trip, and every source (host
+    /// or donor) in exactly one split.
+    @Test func spliceSetKeepsEverySourceInOneSplit() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("splice-split-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (reals, fakes) = try toySpliceSources(root, count: 30, side: 64, seed: 5)
+        var b = SpliceSetBuilder()
+        b.count = 50; b.size = 32; b.pristineFraction = 0.2; b.realPasteFraction = 0.3; b.jpegQuality = 85...95; b.nativeResolution = true
+        let out = root.appendingPathComponent("set").path
+        let items = try b.write(reals: reals, fakes: fakes, to: out)
+        #expect(items.count == 50)
+        var splitOf: [String: String] = [:]
+        for it in items {
+            for source in [it.real, it.fake] where !source.isEmpty {
+                #expect(splitOf[source].map { $0 == it.split } ?? true, "\(source) in \(splitOf[source]!) and \(it.split)")
+                splitOf[source] = it.split
+            }
+        }
+        let realPasted = items.filter { $0.shape.hasPrefix("real-") }
+        #expect(!realPasted.isEmpty && realPasted.allSatisfy { $0.isPristine && $0.area == 0 && $0.fake.hasPrefix("src/r") })
+        #expect(items.contains { !$0.isPristine && $0.fake.hasPrefix("src/f") && $0.area > 0 })
+        // Native crops are 32 px windows of the 64 px sources, not the whole image resized.
+        let first = try ImageDecoder().decode(path: "\(out)/\(items[0].image)").image
+        #expect(first.width == 32 && first.height == 32)
+    }
+}
