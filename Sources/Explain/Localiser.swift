@@ -1,5 +1,8 @@
 import Detection
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Imaging
 import Models
 import Torch
@@ -110,8 +113,10 @@ public struct LocalisationThreshold: Sendable, Codable, Equatable {
         var m = meta
         change(&m)
         try Safetensors.save(tensors, metadata: m, path: path + ".tmp")
-        _ = try? FileManager.default.removeItem(atPath: path)
-        try FileManager.default.moveItem(atPath: path + ".tmp", toPath: path)
+        // rename(2) replaces the file in one step: a reader sees the old file or the new one, never none.
+        guard rename(path + ".tmp", path) == 0 else {
+            throw CheckpointError.unreadable(path: path, reason: "could not replace it: \(String(cString: strerror(errno)))")
+        }
     }
 }
 
@@ -127,7 +132,7 @@ public final class Localiser: @unchecked Sendable {
     public let path: String
     public let name: String
     /// Images are localised at most this many pixels on their longer side (the map is scaled back to the image).
-    public var maxSide = 512
+    public let maxSide = 512
     public let threshold: LocalisationThreshold?
     public private(set) var figures: [String: Double]?
     private let lock = NSLock()
@@ -158,30 +163,36 @@ public final class Localiser: @unchecked Sendable {
         }
     }
 
-    /// The per-pixel probability map of `image` at (width, height) of the working size (`maxSide`), and that size.
-    public func probabilityMap(_ image: Image) -> (map: [Float], width: Int, height: Int) {
+    /// The per-pixel probability map of `image` at (width, height) of the working size (`maxSide`), that size, and
+    /// for a box detector its boxes (in working pixels; the map is the boxes filled with their scores).
+    public func probabilityMap(_ image: Image) -> (map: [Float], width: Int, height: Int, boxes: [ScoredBox]?) {
         let scale = min(1, Double(maxSide) / Double(max(image.width, image.height)))
         let work = scale < 1 ? image.resized(width: max(1, Int(Double(image.width) * scale)), height: max(1, Int(Double(image.height) * scale)), filter: .area) : image
         return lock.withLock {
             switch kind {
             case .pixels(let d):
                 let p = d.withExclusiveModel { LocalisationTrainer.predict($0, work, preprocessing: d.preprocessing) }
-                return (p, work.width, work.height)
+                return (p, work.width, work.height, nil)
             case .boxes(let m):
                 var p = [Float](repeating: 0, count: work.width * work.height)
-                for b in withNoGrad({ m.predict(work) }) {
-                    for y in max(0, Int(b.y1))..<min(work.height, Int(b.y2.rounded(.up))) {
-                        for x in max(0, Int(b.x1))..<min(work.width, Int(b.x2.rounded(.up))) { p[y * work.width + x] = max(p[y * work.width + x], Float(b.score)) }
+                let boxes = withNoGrad { m.predict(work) }
+                for b in boxes {
+                    let y0 = max(0, Int(b.y1)), y1 = min(work.height, Int(b.y2.rounded(.up)))
+                    let x0 = max(0, Int(b.x1)), x1 = min(work.width, Int(b.x2.rounded(.up)))
+                    guard y0 < y1, x0 < x1 else { continue }
+                    for y in y0..<y1 {
+                        for x in x0..<x1 { p[y * work.width + x] = max(p[y * work.width + x], Float(b.score)) }
                     }
                 }
-                return (p, work.width, work.height)
+                return (p, work.width, work.height, boxes)
             }
         }
     }
 
-    /// Localises `image`: the result and the binary mask at the image's own size (white = AI region).
+    /// Localises `image`: the result and the binary mask at the image's own size (white = AI region). The image
+    /// contains an AI region when its score reaches the threshold and at least one region is found.
     public func localise(_ image: Image) -> (result: LocalisationResult, mask: Image) {
-        let (p, w, h) = probabilityMap(image)
+        let (p, w, h, found) = probabilityMap(image)
         let sx = Double(image.width) / Double(w), sy = Double(image.height) / Double(h)
         var result = LocalisationResult(model: name, score: 0, threshold: 0.5, statistic: "", containsAIRegion: false, regions: [],
                                         maskedFraction: 0, width: image.width, height: image.height, fitted: false, figures: figures)
@@ -201,10 +212,10 @@ public final class Localiser: @unchecked Sendable {
             result.threshold = m.imageThreshold
             result.fitted = true
             cut = Float(m.imageThreshold)
-            boxes = withNoGrad { m.predict(image.resized(width: w, height: h, filter: .area)) }.filter { $0.score >= m.imageThreshold }
-            result.score = boxes.first?.score ?? 0
+            boxes = (found ?? []).filter { $0.score >= m.imageThreshold }
+            result.score = found?.map(\.score).max() ?? 0
         }
-        result.containsAIRegion = result.score >= result.threshold
+        result.containsAIRegion = result.score >= result.threshold && !boxes.isEmpty
         var mask = Image(width: image.width, height: image.height, fill: (0, 0, 0))
         guard result.containsAIRegion else { return (result, mask) }
         result.regions = boxes.map {

@@ -98,7 +98,7 @@ public struct SpliceSetBuilder {
                     let k = realDonor ? nextReal[split, default: 0] : nextFake[split, default: 0]
                     if realDonor { nextReal[split] = k + 1 } else { nextFake[split] = k + 1 }
                     tries += 1
-                    let s = pool[(realDonor ? k * 7 + 3 : k) % pool.count]
+                    let s = pool[k % pool.count]
                     if s.id != realSample.id, let im = try? reader.image(s) { fakeImage = im; item.fake = s.id }
                 }
                 guard let donor = fakeImage else { continue }
@@ -111,7 +111,9 @@ public struct SpliceSetBuilder {
                     : mask
                 out = Self.blend(base, fake, alpha: alpha)
                 if realDonor {
+                    // Real content pasted into a real image: no AI region, an empty mask.
                     item.shape = "real-" + shape.rawValue
+                    mask = [Float](repeating: 0, count: size * size)
                 } else {
                     item.shape = shape.rawValue
                     // Ground truth: where the blend is mostly fake.
@@ -127,6 +129,9 @@ public struct SpliceSetBuilder {
             try Data(ImageEncoder.png(Self.maskImage(mask, size: size))).write(to: URL(fileURLWithPath: "\(output)/\(item.mask)"))
             items.append(item)
             if items.count % 200 == 0 { log("splice: \(items.count)/\(count)") }
+        }
+        if items.count < count {
+            log("splice: \(items.count) of \(count) images: the reals ran out (each is used at most twice), or a split had no donor")
         }
         var csv = "image,mask,shape,area,split,real,fake\n"
         for it in items {

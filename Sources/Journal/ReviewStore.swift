@@ -9,6 +9,8 @@ public enum ReviewError: Error, LocalizedError, Equatable {
     case badResults(path: String, line: Int, reason: String)
     case noItem(Int64)
     case badLabel(String)
+    case badNote(String)
+    case unreadableImage(path: String, reason: String)
 
     public var errorDescription: String? {
         switch self {
@@ -16,6 +18,8 @@ public enum ReviewError: Error, LocalizedError, Equatable {
         case .badResults(let p, let l, let r): return "\(p), line \(l): \(r) (give the output of `aidetect scan --json` or `--csv`)"
         case .noItem(let id): return "no review item \(id)"
         case .badLabel(let l): return "label '\(l)' is not one of \(ReviewItem.labels.joined(separator: ", ")) (or empty to clear it)"
+        case .badNote(let r): return "note: \(r)"
+        case .unreadableImage(let p, let r): return "\(p) can no longer be read: \(r)"
         }
     }
 }
@@ -105,7 +109,7 @@ public final class ReviewStore: @unchecked Sendable {
             try db.execute(sql: """
                 INSERT INTO items (name, path, probability, verdict, scores, error, addedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(path) DO UPDATE SET probability = excluded.probability, verdict = excluded.verdict, scores = excluded.scores,
-                  error = excluded.error, evidence = NULL
+                  error = excluded.error, evidence = NULL, sha256 = NULL
                 """, arguments: [name ?? (path as NSString).lastPathComponent, path, probability, verdict, scoresJSON, error, Self.now()])
             return try Int64.fetchOne(db, sql: "SELECT id FROM items WHERE path = ?", arguments: [path]) ?? db.lastInsertedRowID
         }
@@ -125,13 +129,25 @@ public final class ReviewStore: @unchecked Sendable {
         }
     }
 
-    /// The item's image bytes: from the store for an upload, else read from its path.
-    public func imageBytes(_ id: Int64) throws -> [UInt8] {
+    /// The item's image bytes: from the store for an upload, else read from its path, which must still be a
+    /// regular file of at most `maxBytes` (checked before reading: a path may have become a huge file or a pipe).
+    public func imageBytes(_ id: Int64, maxBytes: Int = 50 << 20) throws -> [UInt8] {
         let row = try db.read { try Row.fetchOne($0, sql: "SELECT path, image FROM items WHERE id = ?", arguments: [id]) }
         guard let row else { throw ReviewError.noItem(id) }
         if let data = row["image"] as Data? { return [UInt8](data) }
         let path: String = row["path"] ?? ""
-        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let attributes: [FileAttributeKey: Any]
+        do { attributes = try FileManager.default.attributesOfItem(atPath: path) } catch {
+            throw ReviewError.unreadableImage(path: path, reason: "no such file (moved or deleted since the scan?)")
+        }
+        guard attributes[.type] as? FileAttributeType == .typeRegular else {
+            throw ReviewError.unreadableImage(path: path, reason: "not a regular file")
+        }
+        let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
+        guard size <= maxBytes else { throw ReviewError.unreadableImage(path: path, reason: "\(size) bytes, over the limit of \(maxBytes)") }
+        do { return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+            throw ReviewError.unreadableImage(path: path, reason: error.localizedDescription)
+        }
     }
 
     /// The stored evidence report (JSON), if made.
@@ -149,15 +165,27 @@ public final class ReviewStore: @unchecked Sendable {
         }
     }
 
-    /// Saves the reviewer's label (one of `ReviewItem.labels`, or nil/empty to clear) and note.
+    /// Longest note kept (characters); a longer one is refused, never cut.
+    public static let maxNote = 20_000
+
+    /// Saves the reviewer's label (one of `ReviewItem.labels`, or nil/empty to clear) and note (blank clears it).
     @discardableResult
     public func review(_ id: Int64, label: String?, note: String?) throws -> ReviewItem {
+        try review(id, setLabel: true, label: label, setNote: true, note: note)
+    }
+
+    /// Saves only what is given: `setLabel`/`setNote` false leave the stored label/note as they are.
+    @discardableResult
+    public func review(_ id: Int64, setLabel: Bool, label: String?, setNote: Bool, note: String?) throws -> ReviewItem {
         let l = label.flatMap { $0.isEmpty ? nil : $0 }
-        if let l, !ReviewItem.labels.contains(l) { throw ReviewError.badLabel(l) }
-        let n = note.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : String($0.prefix(20_000)) }
+        if setLabel, let l, !ReviewItem.labels.contains(l) { throw ReviewError.badLabel(l) }
+        if setNote, let note, note.count > Self.maxNote { throw ReviewError.badNote("\(note.count) characters, over the limit of \(Self.maxNote)") }
+        let n = note.flatMap { $0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : $0 }
         let changed = try db.write { db -> Int in
+            guard let old = try Row.fetchOne(db, sql: "SELECT label, note FROM items WHERE id = ?", arguments: [id]) else { return 0 }
+            let newLabel: String? = setLabel ? l : old["label"], newNote: String? = setNote ? n : old["note"]
             try db.execute(sql: "UPDATE items SET label = ?, note = ?, reviewedAt = ? WHERE id = ?",
-                           arguments: [l, n, (l == nil && n == nil) ? nil : Self.now(), id])
+                           arguments: [newLabel, newNote, (newLabel == nil && newNote == nil) ? nil : Self.now(), id])
             return db.changesCount
         }
         guard changed > 0 else { throw ReviewError.noItem(id) }
@@ -173,8 +201,8 @@ public final class ReviewStore: @unchecked Sendable {
             throw ReviewError.badResults(path: resultsPath, line: 0, reason: error.localizedDescription)
         }
         func resolve(_ p: String) -> String {
-            if p.hasPrefix("/") { return p }
-            return ((root ?? FileManager.default.currentDirectoryPath) as NSString).appendingPathComponent(p)
+            let full = p.hasPrefix("/") ? p : ((root ?? FileManager.default.currentDirectoryPath) as NSString).appendingPathComponent(p)
+            return (full as NSString).standardizingPath
         }
         var count = 0
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

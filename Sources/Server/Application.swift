@@ -77,6 +77,8 @@ struct APIError: HTTPResponseError {
             switch e {
             case .noItem: return APIError(status: .notFound, message: e.localizedDescription, kind: "no_item")
             case .badLabel: return APIError(status: .badRequest, message: e.localizedDescription, kind: "bad_label")
+            case .badNote: return APIError(status: .badRequest, message: e.localizedDescription, kind: "bad_note")
+            case .unreadableImage: return APIError(status: .notFound, message: e.localizedDescription, kind: "file_gone")
             default: return APIError(status: .internalServerError, message: e.localizedDescription, kind: "review_store")
             }
         case let e as ReviewExport.PDFError:

@@ -72,7 +72,7 @@ API: <a href="/openapi.json">/openapi.json</a>.</p></footer>
 "use strict";
 function figuresText(f) {
   if (!f) return "";
-  if (f.testPristineFlagged !== undefined) return ` On its test split it marked regions in ${(100 * f.testPristineFlagged).toFixed(0)}% of untouched images and in ${(100 * f.testSplicedFlagged).toFixed(0)}% of images with a pasted AI region (pixel F1 ${f.testPixelF1.toFixed(2)}).`;
+  if (f.testPristineFlagged !== undefined && f.testSplicedFlagged !== undefined && f.testPixelF1 !== undefined) return ` On its test split it marked regions in ${(100 * f.testPristineFlagged).toFixed(0)}% of untouched images and in ${(100 * f.testSplicedFlagged).toFixed(0)}% of images with a pasted AI region (pixel F1 ${f.testPixelF1.toFixed(2)}).`;
   if (f.pristineFlagged !== undefined) return ` On the ${f.pristineImages} untouched validation images its threshold was fitted on, it marked regions in ${(100 * f.pristineFlagged).toFixed(0)}%.`;
   return "";
 }

@@ -1,3 +1,4 @@
+import Explain
 import Foundation
 import Imaging
 import Journal
@@ -10,11 +11,56 @@ public enum ReviewExport {
         public var item: ReviewItem
         public var report: Analyzer.Report?
         public var jpeg: [UInt8]?
-        public init(item: ReviewItem, report: Analyzer.Report?, jpeg: [UInt8]?) {
+        /// Why the evidence is missing, when it is.
+        public var problem: String?
+        /// The report's heat-map and region overlays as (caption, JPEG), once `compacted`.
+        public var overlays: [(caption: String, jpeg: [UInt8])]?
+        public init(item: ReviewItem, report: Analyzer.Report?, jpeg: [UInt8]?, problem: String? = nil) {
             self.item = item
             self.report = report
             self.jpeg = jpeg
+            self.problem = problem
         }
+    }
+
+    /// The entry with its overlays re-encoded as JPEG (a fifth of the PNGs' size) and the report's base64 PNGs
+    /// dropped: an export of hundreds of images stays a few hundred kilobytes each.
+    public static func compacted(_ entry: Entry) -> Entry {
+        var e = entry
+        guard var r = e.report else { return e }
+        var overlays: [(String, [UInt8])] = []
+        func jpeg(_ base64: String) -> [UInt8]? {
+            guard let data = Data(base64Encoded: base64), let image = try? ImageDecoder().decode(data: [UInt8](data), name: "overlay").image else { return nil }
+            return ImageEncoder.jpeg(image, quality: 80)
+        }
+        for m in r.heatmaps {
+            if let j = jpeg(m.overlayPNG) { overlays.append(("\(m.method) heat map of \(m.model): where the model found its evidence", j)) }
+        }
+        if let l = r.localisation {
+            if l.result.containsAIRegion, let j = jpeg(l.overlayPNG) {
+                overlays.append(("AI regions marked by \(l.result.model) (\(l.result.regions.count) region(s), \(String(format: "%.0f%%", l.result.maskedFraction * 100)) of the image)", j))
+            }
+            r.localisation?.maskPNG = ""
+            r.localisation?.overlayPNG = ""
+        }
+        for i in r.heatmaps.indices { r.heatmaps[i].overlayPNG = "" }
+        e.report = r
+        e.overlays = overlays
+        return e
+    }
+
+    /// What the page says about a localiser's reliability, for the export too.
+    static func localiserCaveat(_ result: LocalisationResult) -> String {
+        var s = result.fitted ? "" : " Its threshold was not fitted on validation data: treat the regions as a rough guide."
+        if let f = result.figures {
+            if let p = f["testPristineFlagged"], let q = f["testSplicedFlagged"] {
+                s += String(format: " On its test split it marked regions in %.0f%% of untouched images and in %.0f%% of images with a pasted AI region", p * 100, q * 100)
+                s += f["testPixelF1"].map { String(format: " (pixel F1 %.2f).", $0) } ?? "."
+            } else if let p = f["pristineFlagged"] {
+                s += String(format: " On the untouched validation images its threshold was fitted on, it marked regions in %.0f%%.", p * 100)
+            }
+        }
+        return s
     }
 
     static func esc(_ s: String) -> String {
@@ -70,16 +116,11 @@ public enum ReviewExport {
         for (n, e) in entries.enumerated() {
             let i = e.item
             h += "<section class=\"item\" id=\"item-\(i.id)\"><h2>\(n + 1). \(esc(i.name))</h2>\n"
-            if let sha = i.sha256 ?? e.report.flatMap({ _ in i.sha256 }) { h += "<p class=\"muted\">SHA-256 <code>\(esc(sha))</code></p>\n" }
+            if let sha = i.sha256 { h += "<p class=\"muted\">SHA-256 <code>\(esc(sha))</code></p>\n" }
             h += "<div class=\"pics\">"
             if let j = e.jpeg { h += "<figure><img alt=\"\(esc(i.name))\" src=\"data:image/jpeg;base64,\(Data(j).base64EncodedString())\"><figcaption>The image</figcaption></figure>" }
-            if let r = e.report {
-                for m in r.heatmaps {
-                    h += "<figure><img alt=\"\(esc(m.method)) heat map\" src=\"data:image/png;base64,\(m.overlayPNG)\"><figcaption>\(esc(m.method)) heat map of \(esc(m.model)): where the model found its evidence</figcaption></figure>"
-                }
-                if let l = r.localisation, l.result.containsAIRegion {
-                    h += "<figure><img alt=\"AI regions\" src=\"data:image/png;base64,\(l.overlayPNG)\"><figcaption>AI regions marked by \(esc(l.result.model)) (\(l.result.regions.count) region(s), \(String(format: "%.0f%%", l.result.maskedFraction * 100)) of the image)</figcaption></figure>"
-                }
+            for o in e.overlays ?? compacted(e).overlays ?? [] {
+                h += "<figure><img alt=\"\(esc(o.caption))\" src=\"data:image/jpeg;base64,\(Data(o.jpeg).base64EncodedString())\"><figcaption>\(esc(o.caption))</figcaption></figure>"
             }
             h += "</div>\n"
             if let r = e.report {
@@ -94,6 +135,7 @@ public enum ReviewExport {
                     h += l.result.containsAIRegion
                         ? "<p>AI regions: \(l.result.regions.map { "(\($0.x), \($0.y)) \($0.width)×\($0.height) score \(String(format: "%.2f", $0.score))" }.joined(separator: "; ")).</p>\n"
                         : "<p>AI regions: none found by \(esc(l.result.model)) (score \(String(format: "%.3f", l.result.score)) below its threshold \(String(format: "%.3f", l.result.threshold))).</p>\n"
+                    h += "<p class=\"muted\">\(esc(localiserCaveat(l.result).trimmingCharacters(in: .whitespaces)))</p>\n"
                 }
                 h += "<p><strong>Provenance evidence</strong></p><ul>"
                 for p in r.provenance.evidence {
@@ -104,7 +146,7 @@ public enum ReviewExport {
             } else if let err = i.error {
                 h += "<p>Could not be analysed: \(esc(err))</p>\n"
             } else {
-                h += "<p>Detector: \(esc(i.verdict ?? "–")), P(AI) \(pct(i.probability)). The full evidence could not be made.</p>\n"
+                h += "<p>Detector: \(esc(i.verdict ?? "–")), P(AI) \(pct(i.probability)). The full evidence could not be made\(e.problem.map { ": " + esc($0) } ?? "").</p>\n"
             }
             h += "<p>Reviewer's label: <span class=\"label\">\(esc(i.label.flatMap { labelNames[$0] } ?? "not labelled"))</span>\(i.reviewedAt.map { " <span class=\"muted\">(\(esc($0)))</span>" } ?? "")</p>\n"
             if let note = i.note { h += "<div class=\"note\">\(esc(note))</div>\n" }
@@ -146,7 +188,10 @@ public enum ReviewExport {
         try Data(html.utf8).write(to: page)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: chromium)
+        // The report holds no script (every value is escaped) and loads nothing; Chromium is kept off the network.
+        // (Turning JavaScript off with --blink-settings=scriptEnabled=false stops headless printing altogether.)
         p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--no-pdf-header-footer",
+                       "--disable-extensions", "--disable-background-networking",
                        "--user-data-dir=\(dir.appendingPathComponent("profile").path)", "--print-to-pdf=\(out.path)", page.absoluteString]
         let errors = Pipe()
         p.standardOutput = FileHandle.nullDevice
@@ -157,8 +202,15 @@ public enum ReviewExport {
         let drained = LockedData()
         errors.fileHandleForReading.readabilityHandler = { h in drained.append(h.availableData) }
         while p.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        if p.isRunning { p.terminate(); p.waitUntilExit(); throw PDFError.failed("timed out after \(Int(timeout)) s") }
-        errors.fileHandleForReading.readabilityHandler = nil
+        defer { errors.fileHandleForReading.readabilityHandler = nil }
+        if p.isRunning {
+            p.terminate()
+            let grace = Date().addingTimeInterval(5)
+            while p.isRunning && Date() < grace { Thread.sleep(forTimeInterval: 0.05) }
+            if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+            throw PDFError.failed("timed out after \(Int(timeout)) s")
+        }
         guard let data = try? Data(contentsOf: out), data.starts(with: Array("%PDF".utf8)) else {
             let tail = String(decoding: drained.get().suffix(400), as: UTF8.self)
             throw PDFError.failed("exit \(p.terminationStatus), no PDF written" + (tail.isEmpty ? "" : ": " + tail))

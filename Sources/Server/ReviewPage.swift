@@ -67,7 +67,7 @@ metadata can be stripped or forged, and its absence is not evidence of a real ph
 "use strict";
 function figuresText(f) {
   if (!f) return "";
-  if (f.testPristineFlagged !== undefined) return ` On its test split it marked regions in ${(100 * f.testPristineFlagged).toFixed(0)}% of untouched images and in ${(100 * f.testSplicedFlagged).toFixed(0)}% of images with a pasted AI region (pixel F1 ${f.testPixelF1.toFixed(2)}).`;
+  if (f.testPristineFlagged !== undefined && f.testSplicedFlagged !== undefined && f.testPixelF1 !== undefined) return ` On its test split it marked regions in ${(100 * f.testPristineFlagged).toFixed(0)}% of untouched images and in ${(100 * f.testSplicedFlagged).toFixed(0)}% of images with a pasted AI region (pixel F1 ${f.testPixelF1.toFixed(2)}).`;
   if (f.pristineFlagged !== undefined) return ` On the ${f.pristineImages} untouched validation images its threshold was fitted on, it marked regions in ${(100 * f.pristineFlagged).toFixed(0)}%.`;
   return "";
 }
@@ -108,8 +108,8 @@ async function open(it) {
     const r = await fetch(`/api/v1/review/items/${it.id}/evidence`);
     const body = await r.json();
     if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
-    if (items[current] !== it) return;
-    render(it, body);
+    if (current < 0 || items[current].id !== it.id) return;   // the reviewer moved on
+    render(items[current], body);
   } catch (e) {
     const p = detail.querySelector(".evidence-pending");
     if (p) { p.className = "error"; p.textContent = "The evidence could not be made: " + e.message; }
@@ -137,8 +137,10 @@ function bindForm(it) {
       const body = await r.json();
       if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
       Object.assign(it, body);
-      saved.textContent = "Saved " + (body.reviewedAt || "");
+      saved.className = "muted";
+      saved.textContent = body.reviewedAt ? "Saved " + body.reviewedAt : "Saved (label and note cleared)";
       await load();
+      current = items.findIndex(x => x.id === it.id);   // the order may have changed (the evidence's score)
     } catch (e) { saved.textContent = "Not saved: " + e.message; saved.className = "error"; }
   });
 }
@@ -181,6 +183,17 @@ function render(it, r) {
   }));
 }
 
+// Exports: say what to do instead of downloading an error.
+for (const id of ["export-html", "export-pdf"]) {
+  document.getElementById(id).addEventListener("click", e => {
+    if (!items.some(it => it.label)) {
+      e.preventDefault();
+      statusEl.textContent = "Label at least one image first: the export holds the labelled images with their evidence.";
+    } else {
+      statusEl.textContent = "Making the export (the evidence of images not yet opened is made now)…";
+    }
+  });
+}
 document.getElementById("back").addEventListener("click", () => { location.hash = ""; });
 document.getElementById("prev").addEventListener("click", () => { if (current > 0) location.hash = "#item-" + items[current - 1].id; });
 document.getElementById("next").addEventListener("click", () => { if (current >= 0 && current < items.length - 1) location.hash = "#item-" + items[current + 1].id; });

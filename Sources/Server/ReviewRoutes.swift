@@ -15,6 +15,7 @@ struct ReviewService: Sendable {
     let gate: InferenceGate
     let workers: InferenceThreads
     let timeout: Double
+    let exportSlot = InferenceGate(limit: 1, maxQueue: 2)
 
     static let decoder: JSONDecoder = {
         let d = JSONDecoder()
@@ -28,26 +29,28 @@ struct ReviewService: Sendable {
         return [ExplanationMethod.gradcam, .saliency].first(where: applicable.contains).map { [$0] } ?? []
     }
 
-    /// The item's bytes, or a typed error when its file is gone.
+    /// The item's bytes (within the server's file limit), or a typed error when its file is gone.
     func bytes(_ id: Int64) throws -> [UInt8] {
-        let item = try store.item(id)
-        do { return try store.imageBytes(id) } catch let e as ReviewError { throw e } catch {
-            throw APIError(status: .notFound, message: "\(item.path ?? item.name) can no longer be read: \(error.localizedDescription)", kind: "file_gone")
+        do { return try store.imageBytes(id, maxBytes: analyzer.limits.maxBytes) } catch ReviewError.unreadableImage(let path, let reason) {
+            throw APIError(status: .notFound, message: "\(path) can no longer be read: \(reason)", kind: "file_gone")
         }
     }
 
-    /// The evidence report of an item: stored, or made now (heat map, AI regions, provenance) and stored.
+    /// The evidence report of an item: stored (when made from the bytes the file holds now), or made now (heat map,
+    /// AI regions, provenance) and stored, inside the inference slot, so that work finished after a client's timeout
+    /// is kept for the next request.
     func evidence(_ id: Int64) async throws -> Analyzer.Report {
-        if let data = try store.evidence(id), let r = try? Self.decoder.decode(Analyzer.Report.self, from: data) { return r }
         let item = try store.item(id)
         let bytes = try bytes(id)
-        let (analyzer, methods) = (self.analyzer, self.methods)
-        let report = try await withGate(gate, workers, timeout: timeout) {
-            try analyzer.analyze(bytes, name: item.name, explain: methods, localise: analyzer.localiser != nil)
-        }
         let digest = sha256Hex(bytes)
-        try store.setEvidence(id, report: try jsonEncoder.encode(report), sha256: digest, probability: report.ensemble.probability, verdict: report.fused.verdict)
-        return report
+        if item.sha256 == digest, let data = try store.evidence(id), let r = try? Self.decoder.decode(Analyzer.Report.self, from: data) { return r }
+        let (analyzer, methods, store) = (self.analyzer, self.methods, self.store)
+        return try await withGate(gate, workers, timeout: timeout) {
+            let report = try analyzer.analyze(bytes, name: item.name, explain: methods, localise: analyzer.localiser != nil)
+            try store.setEvidence(id, report: try jsonEncoder.encode(report), sha256: digest, probability: report.ensemble.probability,
+                                  verdict: report.fused.verdict)
+            return report
+        }
     }
 
     /// A JPEG of the item at most `side` pixels on its longer side.
@@ -62,21 +65,27 @@ struct ReviewService: Sendable {
         }
     }
 
-    /// The export's entries: the labelled items (or all, at most 500), each with its evidence (made where missing).
+    /// Most images in one export.
+    static let maxExport = 500
+
+    /// The export's entries: the labelled items (or all, at most `maxExport`), each with its evidence (made where
+    /// missing) and its pictures as JPEGs at most 1024 px (heat maps and overlays 768 px).
     func entries(all: Bool) async throws -> [ReviewExport.Entry] {
         let items = try store.items().filter { all || $0.label != nil }
         guard !items.isEmpty else {
             throw APIError(status: .badRequest, message: all ? "the review holds no images" : "no image is labelled yet: label one, or export with scope=all", kind: "nothing_to_export")
         }
-        guard items.count <= 500 else {
-            throw APIError(status: .contentTooLarge, message: "\(items.count) images: export at most 500 at once (label the ones to export)", kind: "too_many_items")
+        guard items.count <= Self.maxExport else {
+            throw APIError(status: .unprocessableContent, message: "\(items.count) images: export at most \(Self.maxExport) at once (label the ones to export)", kind: "too_many_items")
         }
         var out: [ReviewExport.Entry] = []
         for item in items {
-            // An image that cannot be read or analysed any more is still exported with what the store knows.
-            let report = try? await evidence(item.id)
-            let jpeg = try? await jpeg(item.id, side: 1024)
-            out.append(ReviewExport.Entry(item: try store.item(item.id), report: report, jpeg: jpeg))
+            // An image that cannot be read or analysed any more is still exported with what the store knows, and why.
+            var entry = ReviewExport.Entry(item: item, report: nil, jpeg: nil)
+            do { entry.report = try await evidence(item.id) } catch { entry.problem = APIError.from(error).message }
+            entry.jpeg = try? await jpeg(item.id, side: 1024)
+            entry.item = try store.item(item.id)
+            out.append(ReviewExport.compacted(entry))
         }
         return out
     }
@@ -121,6 +130,7 @@ func addReviewRoutes(_ router: Router<AppContext>, service s: ReviewService, max
     router.post("/api/v1/review/items") { request, _ in
         // An upload joins the review: scored, its evidence made, its bytes kept in the store.
         do {
+            try sameOrigin(request)
             let (bytes, name) = try await uploadedFile(request, limit: maxBody)
             let (analyzer, methods) = (s.analyzer, s.methods)
             let report = try await withGate(s.gate, s.workers, timeout: s.timeout) {
@@ -150,36 +160,69 @@ func addReviewRoutes(_ router: Router<AppContext>, service s: ReviewService, max
     }
     router.put("/api/v1/review/items/:id") { request, context in
         do {
+            try sameOrigin(request)
             let item = try id(context)
             var body = try await request.body.collect(upTo: 1 << 20)
             guard let o = (try? JSONSerialization.jsonObject(with: Data(body.readBytes(length: body.readableBytes) ?? []))) as? [String: Any] else {
                 throw APIError(status: .badRequest, message: "send JSON: {\"label\": \"ai\"|\"real\"|\"unsure\"|null, \"note\": \"...\"}", kind: "bad_json")
             }
+            // Only the keys sent change: a label alone keeps the note.
             let label = o["label"] as? String, note = o["note"] as? String
-            if o["label"] != nil && !(o["label"] is NSNull) && label == nil {
-                throw ReviewError.badLabel(String(describing: o["label"]!))
+            if let v = o["label"], !(v is NSNull), label == nil { throw ReviewError.badLabel(String(describing: v)) }
+            if let v = o["note"], !(v is NSNull), note == nil {
+                throw APIError(status: .badRequest, message: "note must be a string or null", kind: "bad_note")
             }
-            return try encoded(try s.store.review(item, label: label, note: note))
+            return try encoded(try s.store.review(item, setLabel: o["label"] != nil, label: label, setNote: o["note"] != nil, note: note))
         } catch { throw APIError.from(error) }
     }
     router.get("/api/v1/review/export.html") { request, _ in
         do {
             let all = request.uri.queryParameters["scope"] == "all"
-            let html = ReviewExport.html(try await s.entries(all: all), caveat: Reliability.caveat)
+            let html = try await s.exporting { ReviewExport.html(try await s.entries(all: all), caveat: Reliability.caveat) }
             return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentDisposition: "attachment; filename=\"aidetect-review.html\""],
                             body: .init(byteBuffer: ByteBuffer(string: html)))
         } catch { throw APIError.from(error) }
     }
     router.get("/api/v1/review/export.pdf") { request, _ in
         do {
+            guard ReviewExport.chromium != nil else { throw ReviewExport.PDFError.noChromium }
             let all = request.uri.queryParameters["scope"] == "all"
-            let html = ReviewExport.html(try await s.entries(all: all), caveat: Reliability.caveat)
+            let html = try await s.exporting { ReviewExport.html(try await s.entries(all: all), caveat: Reliability.caveat) }
             let pdf = try await withCheckedThrowingContinuation { (k: CheckedContinuation<Data, any Error>) in
                 DispatchQueue.global().async { k.resume(with: Result { try ReviewExport.pdf(html) }) }
             }
             return Response(status: .ok, headers: [.contentType: "application/pdf", .contentDisposition: "attachment; filename=\"aidetect-review.pdf\""],
                             body: .init(byteBuffer: ByteBuffer(bytes: pdf)))
         } catch { throw APIError.from(error) }
+    }
+}
+
+/// A browser sends `Origin` with a cross-site POST or PUT; the review's writes are refused unless it names this
+/// server (another web page open in the reviewer's browser must not add images or change labels). Clients that send
+/// no `Origin` (curl, scripts) are not browsers on another site.
+func sameOrigin(_ request: Request) throws {
+    guard let origin = request.headers[.origin] else { return }
+    let host = request.head.authority ?? ""
+    guard let u = URL(string: origin), let h = u.host, "\(h)\(u.port.map { ":\($0)" } ?? "")" == host else {
+        throw APIError(status: .forbidden, message: "the review's changes are taken only from its own page (Origin \(origin) is not \(host))", kind: "cross_origin")
+    }
+}
+
+extension ReviewService {
+    /// One export at a time (each holds its images in memory and may start Chromium), two more may wait (the HTML
+    /// and the PDF asked for together); beyond that 503.
+    func exporting<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        do { try await exportSlot.enter() } catch {
+            throw APIError(status: .serviceUnavailable, message: "other exports are being made; retry shortly", kind: "busy", headers: [.retryAfter: "10"])
+        }
+        do {
+            let r = try await body()
+            await exportSlot.leave()
+            return r
+        } catch {
+            await exportSlot.leave()
+            throw error
+        }
     }
 }
 

@@ -413,6 +413,12 @@ struct LocalisationThresholdTests {
         }
         let realPasted = items.filter { $0.shape.hasPrefix("real-") }
         #expect(!realPasted.isEmpty && realPasted.allSatisfy { $0.isPristine && $0.area == 0 && $0.fake.hasPrefix("src/r") })
+        // Their masks are empty (a localiser must not learn "pasted" as "AI"); the AI pastes' masks are not.
+        for it in items {
+            let mask = try ImageDecoder().decode(path: "\(out)/\(it.mask)").image
+            let on = stride(from: 0, to: mask.pixels.count, by: 3).filter { mask.pixels[$0] > 127 }.count
+            #expect(it.isPristine ? on == 0 : on > 0, "\(it.shape): \(on) mask pixels")
+        }
         #expect(items.contains { !$0.isPristine && $0.fake.hasPrefix("src/f") && $0.area > 0 })
         // Native crops are 32 px windows of the 64 px sources, not the whole image resized.
         let first = try ImageDecoder().decode(path: "\(out)/\(items[0].image)").image

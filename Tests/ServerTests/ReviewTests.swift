@@ -184,10 +184,27 @@ func temporaryFolder(_ prefix: String) throws -> URL {
             }
             let put2 = try JSONSerialization.data(withJSONObject: ["label": "real", "note": "Camera EXIF matches the photographer's other work"])
             try await client.execute(uri: "/api/v1/review/items/\(photo)", method: .put, body: ByteBuffer(bytes: put2)) { r in #expect(r.status == .ok) }
+            // A label alone keeps the note; a note over the limit is refused whole, not cut.
+            try await client.execute(uri: "/api/v1/review/items/\(photo)", method: .put, body: ByteBuffer(string: "{\"label\": \"unsure\"}")) { r in
+                #expect(jsonObject(r.body)["label"] as? String == "unsure" && (jsonObject(r.body)["note"] as? String)?.hasPrefix("Camera EXIF") == true)
+            }
+            try await client.execute(uri: "/api/v1/review/items/\(photo)", method: .put, body: ByteBuffer(string: "{\"label\": \"real\"}")) { r in #expect(r.status == .ok) }
+            let long = try JSONSerialization.data(withJSONObject: ["note": String(repeating: "x", count: ReviewStore.maxNote + 1)])
+            try await client.execute(uri: "/api/v1/review/items/\(photo)", method: .put, body: ByteBuffer(bytes: long)) { r in
+                #expect(r.status == .badRequest && (jsonObject(r.body)["error"] as? [String: Any])?["kind"] as? String == "bad_note")
+            }
+            // Another web site open in the reviewer's browser cannot change the review; the page itself can.
+            try await client.execute(uri: "/api/v1/review/items/\(photo)", method: .put, headers: [.origin: "https://evil.example"],
+                                     body: ByteBuffer(string: "{\"label\": \"ai\"}")) { r in
+                #expect(r.status == .forbidden && (jsonObject(r.body)["error"] as? [String: Any])?["kind"] as? String == "cross_origin")
+            }
+            // (The page's own requests carry its Origin: the browser test saves labels through them.)
+            #expect(try store.item(photo).label == "real" && store.item(photo).note?.hasPrefix("Camera EXIF") == true)
             for (uri, body, status, kind) in [
                 ("/api/v1/review/items/\(photo)", "{\"label\": \"fake\"}", HTTPResponse.Status.badRequest, "bad_label"),
                 ("/api/v1/review/items/\(photo)", "{\"label\": 3}", .badRequest, "bad_label"),
                 ("/api/v1/review/items/\(photo)", "not json", .badRequest, "bad_json"),
+                ("/api/v1/review/items/\(photo)", "{\"note\": 5}", .badRequest, "bad_note"),
                 ("/api/v1/review/items/99999", "{\"label\": \"ai\"}", .notFound, "no_item"),
                 ("/api/v1/review/items/abc", "{\"label\": \"ai\"}", .badRequest, "bad_id"),
             ] {
@@ -225,7 +242,8 @@ func temporaryFolder(_ prefix: String) throws -> URL {
             }
             try await client.execute(uri: "/api/v1/review/export.html?scope=all", method: .get) { r in
                 #expect(String(buffer: r.body).components(separatedBy: "class=\"item\"").count - 1 == 6)
-                #expect(String(buffer: r.body).contains("Could not be analysed") || String(buffer: r.body).contains("could not be made"))
+                #expect(String(buffer: r.body).contains("Could not be analysed: samples/broken-truncated.jpg"))
+                #expect(String(buffer: r.body).contains("The full evidence could not be made") && String(buffer: r.body).contains("gone.png can no longer be read"))
             }
             try await client.execute(uri: "/api/v1/review/export.pdf", method: .get) { r in
                 if ReviewExport.chromium != nil {
