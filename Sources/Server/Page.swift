@@ -4,15 +4,7 @@
 /// toggle, the provenance evidence, and a JSON download.
 enum Page {
     static let html = #"""
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>aidetect: was this image made by AI?</title>
-<style>
-  :root { --fg:#1b1b1b; --muted:#555; --ai:#b3261e; --real:#1e6b35; --unsure:#8a5a00; --line:#ccc; }
-  * { box-sizing: border-box; }
+\#(PageParts.head(title: "aidetect: was this image made by AI?"))
   body { font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); margin: 0; padding: 1rem; max-width: 1100px; margin-inline: auto; }
   h1 { font-size: 1.5rem; margin: .2rem 0 1rem; }
   #drop { border: 2px dashed var(--line); border-radius: 10px; padding: 1.5rem; text-align: center; }
@@ -70,16 +62,9 @@ Provenance evidence comes from the file's metadata; missing metadata is not evid
 API: <a href="/openapi.json">/openapi.json</a>.</p></footer>
 <script>
 "use strict";
-function figuresText(f) {
-  if (!f) return "";
-  if (f.testPristineFlagged !== undefined && f.testSplicedFlagged !== undefined && f.testPixelF1 !== undefined) return ` On its test split it marked regions in ${(100 * f.testPristineFlagged).toFixed(0)}% of untouched images and in ${(100 * f.testSplicedFlagged).toFixed(0)}% of images with a pasted AI region (pixel F1 ${f.testPixelF1.toFixed(2)}).`;
-  if (f.pristineFlagged !== undefined) return ` On the ${f.pristineImages} untouched validation images its threshold was fitted on, it marked regions in ${(100 * f.pristineFlagged).toFixed(0)}%.`;
-  return "";
-}
+\#(PageParts.script)
 const drop = document.getElementById("drop"), input = document.getElementById("files");
 const results = document.getElementById("results"), statusEl = document.getElementById("status");
-const esc = s => String(s).replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;","'":"&#39;"}[c]));
-const pct = p => (100 * p).toFixed(1) + "%";
 drop.addEventListener("dragover", e => { e.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", e => { e.preventDefault(); drop.classList.remove("over"); handle(e.dataTransfer.files); });

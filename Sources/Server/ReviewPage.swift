@@ -4,15 +4,7 @@
 /// Self-contained (no CDN), usable by keyboard and at phone width.
 enum ReviewPage {
     static let html = #"""
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>aidetect review</title>
-<style>
-  :root { --fg:#1b1b1b; --muted:#555; --ai:#b3261e; --real:#1e6b35; --unsure:#8a5a00; --line:#ccc; }
-  * { box-sizing: border-box; }
+\#(PageParts.head(title: "aidetect review"))
   [hidden] { display: none !important; }
   body { font: 16px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); margin: 0 auto; padding: 1rem; max-width: 1200px; }
   h1 { font-size: 1.4rem; margin: .2rem 0 .6rem; } h2 { font-size: 1.2rem; margin: 0 0 .5rem; overflow-wrap: anywhere; }
@@ -65,14 +57,7 @@ enum ReviewPage {
 metadata can be stripped or forged, and its absence is not evidence of a real photo.</p></footer>
 <script>
 "use strict";
-function figuresText(f) {
-  if (!f) return "";
-  if (f.testPristineFlagged !== undefined && f.testSplicedFlagged !== undefined && f.testPixelF1 !== undefined) return ` On its test split it marked regions in ${(100 * f.testPristineFlagged).toFixed(0)}% of untouched images and in ${(100 * f.testSplicedFlagged).toFixed(0)}% of images with a pasted AI region (pixel F1 ${f.testPixelF1.toFixed(2)}).`;
-  if (f.pristineFlagged !== undefined) return ` On the ${f.pristineImages} untouched validation images its threshold was fitted on, it marked regions in ${(100 * f.pristineFlagged).toFixed(0)}%.`;
-  return "";
-}
-const esc = s => String(s).replace(/[&<>"']/g, c => ({"&":"&amp;","<":"&lt;",">":"&gt;","\"":"&quot;","'":"&#39;"}[c]));
-const pct = p => p === undefined || p === null ? "–" : (100 * p).toFixed(1) + "%";
+\#(PageParts.script)
 const labelNames = { ai: "AI-made", real: "real", unsure: "cannot tell" };
 const grid = document.getElementById("grid"), statusEl = document.getElementById("status");
 const list = document.getElementById("list"), view = document.getElementById("view"), detail = document.getElementById("detail");

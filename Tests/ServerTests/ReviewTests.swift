@@ -359,17 +359,8 @@ func temporaryFolder(_ prefix: String) throws -> URL {
         let out = dir.appendingPathComponent("shots")
         try await app.test(.live) { client in
             let port = try #require(client.port)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: try #require(python3Path))
-            p.arguments = [TestSupport.repositoryRoot.appendingPathComponent("scripts/review_browser_test.py").path,
-                           "--url", "http://127.0.0.1:\(port)/review", "--output", out.path, "--expect-mask"]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            let status: Int32 = try await withCheckedThrowingContinuation { k in
-                p.terminationHandler = { k.resume(returning: $0.terminationStatus) }
-                do { try p.run() } catch { k.resume(throwing: error) }
-            }
-            let report = (try? JSONSerialization.jsonObject(with: pipe.fileHandleForReading.readDataToEndOfFile())) as? [String: Any] ?? [:]
+            let (status, report) = try await runScript("scripts/review_browser_test.py",
+                                                       ["--url", "http://127.0.0.1:\(port)/review", "--output", out.path, "--expect-mask"])
             #expect(status == 0, "review_browser_test.py: \(report)")
             for shot in ["grid-desktop.png", "detail-desktop.png", "detail-phone.png", "grid-phone.png", "export-desktop.png"] {
                 let png = (try? Data(contentsOf: out.appendingPathComponent(shot))) ?? Data()

@@ -244,10 +244,14 @@ func multipart(_ files: [(String, [UInt8])], boundary: String = "XyZ123") -> Byt
 
 /// Runs scripts/browser_test.py against a server on `port`: its exit status and its JSON report.
 func runBrowserTest(port: Int, file: URL, output: URL, extra: [String] = []) async throws -> (Int32, [String: Any]) {
+    try await runScript("scripts/browser_test.py", ["--url", "http://127.0.0.1:\(port)/", "--file", file.path, "--output", output.path] + extra)
+}
+
+/// Runs one of the repository's Python scripts with Debian's python3: its exit status and the JSON it prints.
+func runScript(_ script: String, _ arguments: [String]) async throws -> (Int32, [String: Any]) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: try #require(python3Path))
-    p.arguments = [TestSupport.repositoryRoot.appendingPathComponent("scripts/browser_test.py").path, "--url", "http://127.0.0.1:\(port)/",
-                   "--file", file.path, "--output", output.path] + extra
+    p.arguments = [TestSupport.repositoryRoot.appendingPathComponent(script).path] + arguments
     let pipe = Pipe()
     p.standardOutput = pipe
     let status: Int32 = try await withCheckedThrowingContinuation { k in
