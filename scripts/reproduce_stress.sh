@@ -9,6 +9,8 @@
 #   splice / localise   a splice set from bench256 (256 px); unet_small and fcn_resnet50 per pixel; the tile-scan
 #                       baseline with the default model, on a second splice set cut from bench256's test split only
 #                       (the default model trained on the rest); metrics by area quartile
+#   localise-native     issue 16: a native-resolution splice set with real-into-real pastes and JPEG, unet_small at
+#                       256 px, its image-level threshold fitted on validation, test figures recorded (EPOCHS=N)
 #   boxes               the YOLO-style box detector (issue 19) on the same splice set, and box mAP of it and of
 #                       unet_small's regions (run after localise, which trains unet_small)
 #   explain             heat maps of the samples with the default model
@@ -83,6 +85,17 @@ if [[ $STEP == all || $STEP == localise ]]; then
   # checks again that no real or pasted source is one the default model trained on.
   $A localise eval --data .cache/splice-default-test --split all --model bundled --tile-scan \
     --training-data "$TRAIN_SETS" --training-split-seed 0 --window 64 --stride 32 --output results/localise/tile-scan
+fi
+if [[ $STEP == all || $STEP == localise-native ]]; then
+  # Issue 16: a splice set at native resolution (256 px crops, no resizing) from every generator of the three sets,
+  # 25% pristine, a fifth of the rest with a *real* region pasted (empty mask), a JPEG round trip (85-98) on every
+  # image, each source in one split; unet_small trained at 256 px, its image-level threshold fitted on validation
+  # (at most 5% of untouched images flagged), then scored on the test split and the figures recorded in the file.
+  S=.cache/splice-native
+  [[ -f $S/manifest.csv ]] || $A splice --data "$TRAIN_SETS" --count 1500 --size 256 --native --pristine 0.25 --real-paste 0.2 --jpeg 85-98 --output $S
+  $A localise train --data $S --model unet_small --epochs "${EPOCHS:-10}" --batch-size 8 --input-size 256 --output results/localise/unet_small-native
+  $A localise fit-threshold --data $S --model results/localise/unet_small-native/best.safetensors
+  $A localise eval --data $S --model results/localise/unet_small-native/best.safetensors --record --output results/localise/unet_small-native
 fi
 if [[ $STEP == all || $STEP == boxes ]]; then
   S=.cache/splice-bench256

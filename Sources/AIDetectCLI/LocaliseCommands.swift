@@ -203,8 +203,9 @@ struct LocaliseEvaluate: ParsableCommand {
             ev = LocalisationEvaluation.run(items: items, root: data) { scan.map($0) }
         } else {
             guard detector.entry.dense else { throw ValidationError("\(model) is not a per-pixel model; use --tile-scan for an image-level detector") }
+            // With a fitted threshold, pixels count from its fitted cut (else 0.5).
             let fitted = try? Localiser(path: model).threshold
-            ev = LocalisationEvaluation.run(items: items, root: data, fitted: fitted) { image in
+            ev = LocalisationEvaluation.run(items: items, root: data, threshold: fitted?.cut ?? 0.5, fitted: fitted) { image in
                 detector.withExclusiveModel { LocalisationTrainer.predict($0, image, preprocessing: detector.preprocessing) }
             }
         }
@@ -328,9 +329,10 @@ struct LocaliseFitThreshold: ParsableCommand {
         commandName: "fit-threshold",
         abstract: "Fit a per-pixel localiser's image-level threshold on a splice set's validation split and store it in the model file.",
         discussion: """
-            Tries each statistic of the map (the best region's mean probability, the share of flagged pixels, the 99th \
-            percentile) and keeps the one that flags the most spliced images while at most --max-pristine of the pristine \
-            ones are flagged. localise train does this itself after training.
+            First the per-pixel cut with the best pixel F1 on the spliced validation images, then each statistic of the map \
+            (the best region's mean probability, the share of flagged pixels, the 99th percentile) with its threshold, \
+            keeping the one that flags the most spliced images while at most --max-pristine of the pristine ones are \
+            flagged. localise train does this itself after training.
             """)
     @Option(help: "Splice set folder (aidetect splice).") var data: String
     @Option(help: "A per-pixel model file (localise train); it is rewritten with the threshold in its metadata.") var model: String
@@ -340,7 +342,7 @@ struct LocaliseFitThreshold: ParsableCommand {
     func run() throws {
         runtime.apply()
         let t = try LocalisationThreshold.fit(model: model, data: data, maxPristine: maxPristine)
-        print(String(format: "%@: contains an AI region when %@ >= %.4f (validation: %.1f%% of %d pristine, %.1f%% of %d spliced images flagged)",
-                     model, t.statistic.rawValue, t.threshold, t.pristineFlagged * 100, t.pristine, t.splicedFlagged * 100, t.spliced))
+        print(String(format: "%@: pixels from P >= %.2f; contains an AI region when %@ >= %.4f (validation: %.1f%% of %d pristine, %.1f%% of %d spliced images flagged)",
+                     model, t.cut, t.statistic.rawValue, t.threshold, t.pristineFlagged * 100, t.pristine, t.splicedFlagged * 100, t.spliced))
     }
 }

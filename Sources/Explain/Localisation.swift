@@ -104,9 +104,12 @@ public struct LocalisationTrainer {
             try checkpoint.save(model, epoch: epoch + 1, history: history)
         }
         // The image-level "contains an AI region" threshold, fitted on validation so that pristine images stay clean.
-        if let t = try? LocalisationThreshold.fit(model: modelPath, data: config.data) {
-            log(String(format: "image-level threshold: %@ >= %.4f (validation: %.1f%% of %d pristine, %.1f%% of %d spliced flagged)",
-                       t.statistic.rawValue, t.threshold, t.pristineFlagged * 100, t.pristine, t.splicedFlagged * 100, t.spliced))
+        do {
+            let t = try LocalisationThreshold.fit(model: modelPath, data: config.data)
+            log(String(format: "pixels from P >= %.2f; image-level threshold: %@ >= %.4f (validation: %.1f%% of %d pristine, %.1f%% of %d spliced flagged)",
+                       t.cut, t.statistic.rawValue, t.threshold, t.pristineFlagged * 100, t.pristine, t.splicedFlagged * 100, t.spliced))
+        } catch {
+            log("no image-level threshold fitted: \(error.localizedDescription)")
         }
         return history
     }
@@ -174,6 +177,8 @@ public struct LocalisationEvaluation: Sendable, Codable {
     /// pristine images said to contain an AI region; nil when no threshold was given.
     public var fittedRateSpliced: Double?
     public var fittedRatePristine: Double?
+    /// The per-pixel probability from which a pixel counted as flagged.
+    public var pixelThreshold: Double?
 
     /// Evaluates `predict` (image -> per-pixel probability, row-major at the image's size) on `items`.
     public static func run(items: [SpliceSetBuilder.Item], root: String, threshold: Float = 0.5, imageThreshold: Double = 0.01,
@@ -192,7 +197,7 @@ public struct LocalisationEvaluation: Sendable, Codable {
                 if truth && said { tp += 1 } else if said { fp += 1 } else if truth { fn += 1 }
             }
             let flagged = (tp + fp) / Double(image.width * image.height) >= imageThreshold
-            let byFit = fitted.map { $0.statistic.score(p, width: image.width, height: image.height) >= $0.threshold } ?? false
+            let byFit = fitted.map { $0.statistic.score(p, width: image.width, height: image.height, cut: $0.cut) >= $0.threshold } ?? false
             if item.isPristine {
                 pristine += 1
                 if flagged { pristineFlagged += 1 }
@@ -225,14 +230,16 @@ public struct LocalisationEvaluation: Sendable, Codable {
                                       aiRateSpliced: perImage.isEmpty ? .nan : Double(splicedFlagged) / Double(perImage.count),
                                       aiRatePristine: pristine == 0 ? .nan : Double(pristineFlagged) / Double(pristine), pristine: pristine,
                                       fittedRateSpliced: fitted == nil || perImage.isEmpty ? nil : Double(fittedSpliced) / Double(perImage.count),
-                                      fittedRatePristine: fitted == nil || pristine == 0 ? nil : Double(fittedPristine) / Double(pristine))
+                                      fittedRatePristine: fitted == nil || pristine == 0 ? nil : Double(fittedPristine) / Double(pristine),
+                                      pixelThreshold: Double(threshold))
     }
 
     public var markdown: String {
         func row(_ name: String, _ p: Pixel) -> String {
             String(format: "| %@ | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", name, p.images, p.precision, p.recall, p.f1, p.iou, p.dice, p.meanImageIoU)
         }
-        var s = "| spliced images | n | pixel precision | recall | F1 | IoU | Dice | mean image IoU |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
+        var s = pixelThreshold.map { String(format: "Pixels flagged from P >= %.2f.\n\n", $0) } ?? ""
+        s += "| spliced images | n | pixel precision | recall | F1 | IoU | Dice | mean image IoU |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
         s += row("all", pixel)
         for (i, q) in quartiles.enumerated() { s += row(quartileName(i, bounds: areaBounds), q) }
         s += String(format: "\nImage-level AI rate: %.1f%% of spliced images, %.1f%% of %d pristine reals (false alarms).\n",

@@ -46,14 +46,15 @@ public enum LocalisationStatistic: String, Sendable, Codable, CaseIterable {
     /// The 99th percentile of the map.
     case percentile99 = "p99"
 
-    public func score(_ p: [Float], width: Int, height: Int) -> Double {
+    /// The statistic of map `p`; `cut` is the per-pixel probability at which a pixel counts as flagged.
+    public func score(_ p: [Float], width: Int, height: Int, cut: Float = 0.5) -> Double {
         guard !p.isEmpty else { return 0 }
         switch self {
         case .bestRegion:
             let minimum = max(16, width * height / 500)
-            return BoxLocalisation.boxes(probabilities: p, width: width, height: height, minimumPixels: minimum).first?.score ?? 0
+            return BoxLocalisation.boxes(probabilities: p, width: width, height: height, threshold: cut, minimumPixels: minimum).first?.score ?? 0
         case .flaggedFraction:
-            return Double(p.lazy.filter { $0 >= 0.5 }.count) / Double(p.count)
+            return Double(p.lazy.filter { $0 >= cut }.count) / Double(p.count)
         case .percentile99:
             return Double(p.sorted()[min(p.count - 1, p.count * 99 / 100)])
         }
@@ -66,6 +67,10 @@ public enum LocalisationStatistic: String, Sendable, Codable, CaseIterable {
 public struct LocalisationThreshold: Sendable, Codable, Equatable {
     public var statistic: LocalisationStatistic
     public var threshold: Double
+    /// The per-pixel probability from which a pixel belongs to a region (fitted on validation for the best pixel
+    /// F1; nil: 0.5). The models weight pasted pixels up in training, so their best cut is often above 0.5.
+    public var pixelCut: Float?
+    public var cut: Float { pixelCut ?? 0.5 }
     /// On the validation images it was fitted on.
     public var pristineFlagged: Double
     public var splicedFlagged: Double
@@ -86,7 +91,7 @@ public struct LocalisationThreshold: Sendable, Codable, Equatable {
             let t = allowed < pristineScores.count ? pristineScores[allowed].nextUp : 0
             let flaggedP = Double(pristineScores.filter { $0 >= t }.count) / Double(nPristine)
             let flaggedS = Double(zip(v, isPristine).filter { !$0.1 && $0.0 >= t }.count) / Double(nSpliced)
-            let candidate = LocalisationThreshold(statistic: s, threshold: t, pristineFlagged: flaggedP, splicedFlagged: flaggedS,
+            let candidate = LocalisationThreshold(statistic: s, threshold: t, pixelCut: nil, pristineFlagged: flaggedP, splicedFlagged: flaggedS,
                                                   pristine: nPristine, spliced: nSpliced)
             if best == nil || flaggedS > best!.splicedFlagged { best = candidate }
         }
@@ -202,11 +207,12 @@ public final class Localiser: @unchecked Sendable {
         case .pixels:
             let t = threshold
             let statistic = t?.statistic ?? .bestRegion
+            cut = t?.cut ?? 0.5
             result.statistic = statistic.rawValue
-            result.score = statistic.score(p, width: w, height: h)
+            result.score = statistic.score(p, width: w, height: h, cut: cut)
             result.threshold = t?.threshold ?? 0.5
             result.fitted = t != nil
-            boxes = BoxLocalisation.boxes(probabilities: p, width: w, height: h, minimumPixels: max(16, w * h / 500))
+            boxes = BoxLocalisation.boxes(probabilities: p, width: w, height: h, threshold: cut, minimumPixels: max(16, w * h / 500))
         case .boxes(let m):
             result.statistic = "best-box"
             result.threshold = m.imageThreshold
@@ -270,17 +276,36 @@ extension LocalisationThreshold {
             throw DetectorError.notADetector(path: path, reason: "\(detector.entry.name) is not a per-pixel model")
         }
         let items = try SpliceSetBuilder.load(data).filter { $0.split == split }
-        var scores: [LocalisationStatistic: [Double]] = [:]
-        var pristine: [Bool] = []
+        // First the pixel cut (the best pooled pixel F1 over the spliced images), then the image-level statistic
+        // and threshold with pixels flagged from that cut.
+        let cuts: [Float] = stride(from: 0.05, through: 0.951, by: 0.05).map { Float($0) }
+        var tp = [Double](repeating: 0, count: cuts.count), fp = tp, fn = tp
+        var maps: [(p: [Float], width: Int, height: Int, pristine: Bool)] = []
         for item in items {
             guard let image = try? ImageDecoder().decode(path: "\(data)/\(item.image)").image else { continue }
             let p = detector.withExclusiveModel { LocalisationTrainer.predict($0, image, preprocessing: detector.preprocessing) }
-            for s in LocalisationStatistic.allCases { scores[s, default: []].append(s.score(p, width: image.width, height: image.height)) }
-            pristine.append(item.isPristine)
+            maps.append((p, image.width, image.height, item.isPristine))
+            guard !item.isPristine, let mask = try? ImageDecoder().decode(path: "\(data)/\(item.mask)").image,
+                  mask.width == image.width, mask.height == image.height else { continue }
+            for (k, c) in cuts.enumerated() {
+                var a = 0.0, b = 0.0, d = 0.0
+                for i in p.indices {
+                    let truth = mask.pixels[3 * i] > 127, said = p[i] >= c
+                    if truth && said { a += 1 } else if said { b += 1 } else if truth { d += 1 }
+                }
+                tp[k] += a; fp[k] += b; fn[k] += d
+            }
         }
-        guard let fitted = fit(scores: scores, isPristine: pristine, maxPristine: maxPristine) else {
-            throw ValidationFailure("the \(split) split of \(data) needs both pristine and spliced images to fit a threshold (\(pristine.count) read)")
+        let f1 = cuts.indices.map { 2 * tp[$0] + fp[$0] + fn[$0] > 0 ? 2 * tp[$0] / (2 * tp[$0] + fp[$0] + fn[$0]) : 0 }
+        let cut = cuts[f1.indices.max { f1[$0] < f1[$1] } ?? 9]
+        var scores: [LocalisationStatistic: [Double]] = [:]
+        for m in maps {
+            for s in LocalisationStatistic.allCases { scores[s, default: []].append(s.score(m.p, width: m.width, height: m.height, cut: cut)) }
         }
+        guard var fitted = fit(scores: scores, isPristine: maps.map(\.pristine), maxPristine: maxPristine) else {
+            throw ValidationFailure("the \(split) split of \(data) needs both pristine and spliced images to fit a threshold (\(maps.count) read)")
+        }
+        fitted.pixelCut = cut
         try fitted.save(into: path)
         return fitted
     }
