@@ -145,7 +145,9 @@ public final class Localiser: @unchecked Sendable {
     /// Loads a localiser file: a box detector (`localise train --boxes`) or a per-pixel model (`localise train`).
     public init(path: String) throws {
         self.path = path
-        name = (path as NSString).lastPathComponent
+        // A trainer's output is DIR/best.safetensors: the folder names it better than the file.
+        let file = (path as NSString).lastPathComponent, folder = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
+        name = ["best.safetensors", "checkpoint.safetensors"].contains(file) && !folder.isEmpty ? "\(folder)/\(file)" : file
         let meta: [String: String]
         do { meta = try Safetensors.load(path: path).metadata } catch {
             throw DetectorError.notADetector(path: path, reason: error.localizedDescription)

@@ -156,7 +156,7 @@ func temporaryFolder(_ prefix: String) throws -> URL {
             let items = list["items"] as? [[String: Any]] ?? []
             let probabilities = items.compactMap { $0["probability"] as? Double }
             #expect(items.count == 5 && probabilities == probabilities.sorted(by: >) && items.last?["error"] != nil)
-            #expect(list["localiser"] as? String == (toy.model as NSString).lastPathComponent)
+            #expect(list["localiser"] as? String == "run/best.safetensors")
             let ids = items.compactMap { ($0["id"] as? NSNumber)?.int64Value }
             let byName = Dictionary(uniqueKeysWithValues: zip(items.compactMap { $0["name"] as? String }, ids))
             let turbo = try #require(byName["samples/fake-sdxl-turbo.png"]), photo = try #require(byName["samples/real-P1000827.jpg"])
@@ -171,7 +171,7 @@ func temporaryFolder(_ prefix: String) throws -> URL {
                 let j = jsonObject(r.body)
                 #expect((j["heatmaps"] as? [[String: Any]])?.first?["method"] as? String == "gradcam")
                 let loc = (j["localisation"] as? [String: Any])?["result"] as? [String: Any]
-                #expect(loc?["model"] as? String == (toy.model as NSString).lastPathComponent && (loc?["width"] as? Int ?? 0) > 0)
+                #expect(loc?["model"] as? String == "run/best.safetensors" && (loc?["width"] as? Int ?? 0) > 0)
                 #expect((j["fused"] as? [String: Any])?["verdict"] as? String == "likely-AI", "ComfyUI metadata decides")
             }
             #expect(try store.item(turbo).hasEvidence && store.item(turbo).sha256?.count == 64)
@@ -284,7 +284,7 @@ func temporaryFolder(_ prefix: String) throws -> URL {
         let analyzer = Analyzer(detectors: base.detectors, localiser: try Localiser(path: toy.model))
         try await buildApplication(analyzer: analyzer, configuration: c).test(.router) { client in
             let models = try await client.execute(uri: "/api/v1/models", method: .get) { jsonObject($0.body) }
-            #expect(models["localiser"] as? String == (toy.model as NSString).lastPathComponent)
+            #expect(models["localiser"] as? String == "run/best.safetensors")
             try await client.execute(uri: "/api/v1/analyze?localise=true", method: .post, body: ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: toy.spliced)))) { r in
                 #expect(r.status == .ok)
                 let loc = jsonObject(r.body)["localisation"] as? [String: Any]
