@@ -100,18 +100,35 @@ public final class ReviewStore: @unchecked Sendable {
         return Self.item(row)
     }
 
+    /// A scanned file's row: its path and what the scan said.
+    public struct Scanned: Sendable {
+        public var path: String, name: String?, probability: Double?, verdict: String?, scores: [String: Double]?, error: String?
+        public init(path: String, name: String? = nil, probability: Double?, verdict: String?, scores: [String: Double]? = nil, error: String? = nil) {
+            self.path = path; self.name = name; self.probability = probability; self.verdict = verdict; self.scores = scores; self.error = error
+        }
+    }
+
     /// Adds a scanned file (by path) or replaces the verdict of one already there (its label and note are kept).
     @discardableResult
     public func addScanned(path: String, name: String? = nil, probability: Double?, verdict: String?, scores: [String: Double]? = nil,
                            error: String? = nil) throws -> Int64 {
-        let scoresJSON = scores.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) }
+        try addScanned([Scanned(path: path, name: name, probability: probability, verdict: verdict, scores: scores, error: error)])[0]
+    }
+
+    /// Adds scanned files in one transaction (not one commit per file); their ids, in order.
+    @discardableResult
+    public func addScanned(_ rows: [Scanned]) throws -> [Int64] {
+        let now = Self.now()
         return try db.write { db in
-            try db.execute(sql: """
-                INSERT INTO items (name, path, probability, verdict, scores, error, addedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(path) DO UPDATE SET probability = excluded.probability, verdict = excluded.verdict, scores = excluded.scores,
-                  error = excluded.error, evidence = NULL, sha256 = NULL
-                """, arguments: [name ?? (path as NSString).lastPathComponent, path, probability, verdict, scoresJSON, error, Self.now()])
-            return try Int64.fetchOne(db, sql: "SELECT id FROM items WHERE path = ?", arguments: [path]) ?? db.lastInsertedRowID
+            try rows.map { r in
+                let scoresJSON = r.scores.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) }
+                try db.execute(sql: """
+                    INSERT INTO items (name, path, probability, verdict, scores, error, addedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(path) DO UPDATE SET probability = excluded.probability, verdict = excluded.verdict, scores = excluded.scores,
+                      error = excluded.error, evidence = NULL, sha256 = NULL
+                    """, arguments: [r.name ?? (r.path as NSString).lastPathComponent, r.path, r.probability, r.verdict, scoresJSON, r.error, now])
+                return try Int64.fetchOne(db, sql: "SELECT id FROM items WHERE path = ?", arguments: [r.path]) ?? db.lastInsertedRowID
+            }
         }
     }
 
@@ -204,7 +221,7 @@ public final class ReviewStore: @unchecked Sendable {
             let full = p.hasPrefix("/") ? p : ((root ?? FileManager.default.currentDirectoryPath) as NSString).appendingPathComponent(p)
             return (full as NSString).standardizingPath
         }
-        var count = 0
+        var rows: [Scanned] = []
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let first = lines.first { !$0.isEmpty && !$0.hasPrefix("#") } ?? ""
         if first.hasPrefix("{") {
@@ -214,9 +231,8 @@ public final class ReviewStore: @unchecked Sendable {
                 }
                 if o["summary"] != nil { continue }
                 guard let p = o["path"] as? String else { throw ReviewError.badResults(path: resultsPath, line: n + 1, reason: "no \"path\"") }
-                try addScanned(path: resolve(p), name: p, probability: o["probability"] as? Double, verdict: o["verdict"] as? String,
-                               scores: o["scores"] as? [String: Double], error: o["error"] as? String)
-                count += 1
+                rows.append(Scanned(path: resolve(p), name: p, probability: o["probability"] as? Double, verdict: o["verdict"] as? String,
+                                    scores: o["scores"] as? [String: Double], error: o["error"] as? String))
             }
         } else {
             var header: [String] = []
@@ -227,10 +243,11 @@ public final class ReviewStore: @unchecked Sendable {
                 }; continue }
                 func v(_ k: String) -> String? { header.firstIndex(of: k).flatMap { $0 < f.count && !f[$0].isEmpty ? f[$0] : nil } }
                 guard let p = v("path") else { continue }
-                try addScanned(path: resolve(p), name: p, probability: v("probability").flatMap(Double.init), verdict: v("verdict"), error: v("error"))
-                count += 1
+                rows.append(Scanned(path: resolve(p), name: p, probability: v("probability").flatMap(Double.init), verdict: v("verdict"), error: v("error")))
             }
         }
-        return count
+        // All or nothing: a results file that fails half way adds none of its rows.
+        try addScanned(rows)
+        return rows.count
     }
 }
