@@ -204,7 +204,7 @@ struct LocaliseEvaluate: ParsableCommand {
         } else {
             guard detector.entry.dense else { throw ValidationError("\(model) is not a per-pixel model; use --tile-scan for an image-level detector") }
             // With a fitted threshold, pixels count from its fitted cut (else 0.5).
-            let fitted = try? Localiser(path: model).threshold
+            let fitted = LocalisationThreshold.stored(in: detector.metadata)
             ev = LocalisationEvaluation.run(items: items, root: data, threshold: fitted?.cut ?? 0.5, fitted: fitted) { image in
                 detector.withExclusiveModel { LocalisationTrainer.predict($0, image, preprocessing: detector.preprocessing) }
             }

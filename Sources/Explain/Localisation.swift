@@ -138,10 +138,19 @@ struct EpochCheckpoint<Record: Codable> {
 
     func save(_ model: Module, epoch: Int, history: [Record]) throws {
         let meta = ["epoch": String(epoch), "history": String(decoding: try JSONEncoder().encode(history), as: UTF8.self)]
-        try Safetensors.save(model.stateDict(), metadata: meta, path: path + ".tmp")
-        _ = try? FileManager.default.removeItem(atPath: path)
-        try FileManager.default.moveItem(atPath: path + ".tmp", toPath: path)
+        try Safetensors.save(model.stateDict(), metadata: meta, path: path)   // atomic: the old checkpoint or the new one, never none
     }
+}
+
+/// True positives, false positives and false negatives of map `p` (flagged from `cut`) against a mask image (white =
+/// pasted), pixel by pixel.
+func pixelCounts(_ p: [Float], mask: Image, cut: Float) -> (tp: Double, fp: Double, fn: Double) {
+    var tp = 0.0, fp = 0.0, fn = 0.0
+    for i in 0..<(mask.width * mask.height) {
+        let truth = mask.pixels[3 * i] > 127, said = p[i] >= cut
+        if truth && said { tp += 1 } else if said { fp += 1 } else if truth { fn += 1 }
+    }
+    return (tp, fp, fn)
 }
 
 /// Rows in four parts by pasted area (Q1 the smallest; the counts differ by at most one) and each part's largest
@@ -191,11 +200,7 @@ public struct LocalisationEvaluation: Sendable, Codable {
                   let mask = try? ImageDecoder().decode(path: "\(root)/\(item.mask)").image,
                   mask.width == image.width, mask.height == image.height else { continue }
             let p = predict(image)
-            var tp = 0.0, fp = 0.0, fn = 0.0
-            for i in 0..<(image.width * image.height) {
-                let truth = mask.pixels[3 * i] > 127, said = p[i] >= threshold
-                if truth && said { tp += 1 } else if said { fp += 1 } else if truth { fn += 1 }
-            }
+            let (tp, fp, fn) = pixelCounts(p, mask: mask, cut: threshold)
             let flagged = (tp + fp) / Double(image.width * image.height) >= imageThreshold
             let byFit = fitted.map { $0.statistic.score(p, width: image.width, height: image.height, cut: $0.cut) >= $0.threshold } ?? false
             if item.isPristine {

@@ -1,8 +1,5 @@
 import Detection
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Imaging
 import Models
 import Torch
@@ -46,13 +43,17 @@ public enum LocalisationStatistic: String, Sendable, Codable, CaseIterable {
     /// The 99th percentile of the map.
     case percentile99 = "p99"
 
+    /// The regions of map `p`: connected parts of P >= `cut` with at least 0.2% of the image (and 16 pixels), best first.
+    public static func regions(_ p: [Float], width: Int, height: Int, cut: Float) -> [ScoredBox] {
+        BoxLocalisation.boxes(probabilities: p, width: width, height: height, threshold: cut, minimumPixels: max(16, width * height / 500))
+    }
+
     /// The statistic of map `p`; `cut` is the per-pixel probability at which a pixel counts as flagged.
     public func score(_ p: [Float], width: Int, height: Int, cut: Float = 0.5) -> Double {
         guard !p.isEmpty else { return 0 }
         switch self {
         case .bestRegion:
-            let minimum = max(16, width * height / 500)
-            return BoxLocalisation.boxes(probabilities: p, width: width, height: height, threshold: cut, minimumPixels: minimum).first?.score ?? 0
+            return Self.regions(p, width: width, height: height, cut: cut).first?.score ?? 0
         case .flaggedFraction:
             return Double(p.lazy.filter { $0 >= cut }.count) / Double(p.count)
         case .percentile99:
@@ -113,15 +114,16 @@ public struct LocalisationThreshold: Sendable, Codable, Equatable {
         try updateMetadata(path) { $0[figuresKey] = value }
     }
 
+    /// Rewrites the file with changed metadata (`Safetensors.save` replaces it atomically).
     static func updateMetadata(_ path: String, _ change: (inout [String: String]) -> Void) throws {
-        let (tensors, meta) = try Safetensors.load(path: path)
-        var m = meta
-        change(&m)
-        try Safetensors.save(tensors, metadata: m, path: path + ".tmp")
-        // rename(2) replaces the file in one step: a reader sees the old file or the new one, never none.
-        guard rename(path + ".tmp", path) == 0 else {
-            throw CheckpointError.unreadable(path: path, reason: "could not replace it: \(String(cString: strerror(errno)))")
-        }
+        var (tensors, meta) = try Safetensors.load(path: path)
+        change(&meta)
+        try Safetensors.save(tensors, metadata: meta, path: path)
+    }
+
+    /// The threshold a model file's metadata holds (`save(into:)`), if any.
+    public static func stored(in metadata: [String: String]) -> LocalisationThreshold? {
+        metadata[key].flatMap { try? JSONDecoder().decode(LocalisationThreshold.self, from: Data($0.utf8)) }
     }
 }
 
@@ -149,7 +151,7 @@ public final class Localiser: @unchecked Sendable {
         let file = (path as NSString).lastPathComponent, folder = ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
         name = ["best.safetensors", "checkpoint.safetensors"].contains(file) && !folder.isEmpty ? "\(folder)/\(file)" : file
         let meta: [String: String]
-        do { meta = try Safetensors.load(path: path).metadata } catch {
+        do { meta = try Safetensors.metadata(path: path) } catch {
             throw DetectorError.notADetector(path: path, reason: error.localizedDescription)
         }
         figures = meta[LocalisationThreshold.figuresKey].flatMap { try? JSONDecoder().decode([String: Double].self, from: Data($0.utf8)) }
@@ -162,7 +164,7 @@ public final class Localiser: @unchecked Sendable {
                 throw DetectorError.notADetector(path: path, reason: "\(d.entry.name) is an image-level detector, not a localiser (train one with `aidetect localise train`)")
             }
             kind = .pixels(d)
-            threshold = meta[LocalisationThreshold.key].flatMap { try? JSONDecoder().decode(LocalisationThreshold.self, from: Data($0.utf8)) }
+            threshold = LocalisationThreshold.stored(in: d.metadata)
         }
         if figures == nil, let t = threshold {
             // What the fitted threshold did on the validation images it was fitted on.
@@ -173,8 +175,7 @@ public final class Localiser: @unchecked Sendable {
     /// The per-pixel probability map of `image` at (width, height) of the working size (`maxSide`), that size, and
     /// for a box detector its boxes (in working pixels; the map is the boxes filled with their scores).
     public func probabilityMap(_ image: Image) -> (map: [Float], width: Int, height: Int, boxes: [ScoredBox]?) {
-        let scale = min(1, Double(maxSide) / Double(max(image.width, image.height)))
-        let work = scale < 1 ? image.resized(width: max(1, Int(Double(image.width) * scale)), height: max(1, Int(Double(image.height) * scale)), filter: .area) : image
+        let work = image.resized(longerSideAtMost: maxSide)
         return lock.withLock {
             switch kind {
             case .pixels(let d):
@@ -210,11 +211,12 @@ public final class Localiser: @unchecked Sendable {
             let t = threshold
             let statistic = t?.statistic ?? .bestRegion
             cut = t?.cut ?? 0.5
+            boxes = LocalisationStatistic.regions(p, width: w, height: h, cut: cut)
             result.statistic = statistic.rawValue
-            result.score = statistic.score(p, width: w, height: h, cut: cut)
+            // The best region's score is the first of the regions just found: not searched for twice.
+            result.score = statistic == .bestRegion ? boxes.first?.score ?? 0 : statistic.score(p, width: w, height: h, cut: cut)
             result.threshold = t?.threshold ?? 0.5
             result.fitted = t != nil
-            boxes = BoxLocalisation.boxes(probabilities: p, width: w, height: h, threshold: cut, minimumPixels: max(16, w * h / 500))
         case .boxes(let m):
             result.statistic = "best-box"
             result.threshold = m.imageThreshold
@@ -290,12 +292,8 @@ extension LocalisationThreshold {
             guard !item.isPristine, let mask = try? ImageDecoder().decode(path: "\(data)/\(item.mask)").image,
                   mask.width == image.width, mask.height == image.height else { continue }
             for (k, c) in cuts.enumerated() {
-                var a = 0.0, b = 0.0, d = 0.0
-                for i in p.indices {
-                    let truth = mask.pixels[3 * i] > 127, said = p[i] >= c
-                    if truth && said { a += 1 } else if said { b += 1 } else if truth { d += 1 }
-                }
-                tp[k] += a; fp[k] += b; fn[k] += d
+                let n = pixelCounts(p, mask: mask, cut: c)
+                tp[k] += n.tp; fp[k] += n.fp; fn[k] += n.fn
             }
         }
         let f1 = cuts.indices.map { 2 * tp[$0] + fp[$0] + fn[$0] > 0 ? 2 * tp[$0] / (2 * tp[$0] + fp[$0] + fn[$0]) : 0 }

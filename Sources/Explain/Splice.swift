@@ -75,7 +75,7 @@ public struct SpliceSetBuilder {
         let splits = ["train", "train", "train", "train", "train", "train", "train", "validation", "test", "test"]
         func splitOf(_ s: Sample) -> String { splits[Int(stableHash(s.id, seed &+ 3) % 10)] }
         let fakesBySplit = Dictionary(grouping: orderedFakes, by: splitOf), realsBySplit = Dictionary(grouping: orderedReals, by: splitOf)
-        var nextFake: [String: Int] = [:], nextReal: [String: Int] = [:]
+        var next: [String: Int] = [:]   // the next donor of each pool ("real:SPLIT", "fake:SPLIT")
         var items: [Item] = []
         var r = 0
         while items.count < count && r < orderedReals.count * 2 {
@@ -93,10 +93,11 @@ public struct SpliceSetBuilder {
                 let realDonor = realPasteFraction > 0 && rng.chance(realPasteFraction)
                 var fakeImage: Image?
                 let pool = (realDonor ? realsBySplit[split] : fakesBySplit[split]) ?? []
+                let key = (realDonor ? "real:" : "fake:") + split
                 var tries = 0
                 while fakeImage == nil && tries < min(pool.count, 8) {
-                    let k = realDonor ? nextReal[split, default: 0] : nextFake[split, default: 0]
-                    if realDonor { nextReal[split] = k + 1 } else { nextFake[split] = k + 1 }
+                    let k = next[key, default: 0]
+                    next[key] = k + 1
                     tries += 1
                     let s = pool[k % pool.count]
                     if s.id != realSample.id, let im = try? reader.image(s) { fakeImage = im; item.fake = s.id }

@@ -90,6 +90,17 @@ extension Image {
         return Image(width: ow, height: oh, pixels: out)
     }
 
+    /// The factor (at most 1) that brings the longer side down to `side`.
+    public func scale(toLongerSide side: Int) -> Double { Swift.min(1, Double(side) / Double(Swift.max(width, height))) }
+
+    /// The image shrunk so that its longer side is at most `side` (each side `Int(side * scale)`, at least 1), or
+    /// the image itself when it is already that small.
+    public func resized(longerSideAtMost side: Int, filter: ResizeFilter = .area) -> Image {
+        let scale = scale(toLongerSide: side)
+        guard scale < 1 else { return self }
+        return resized(width: Swift.max(1, Int(Double(width) * scale)), height: Swift.max(1, Int(Double(height) * scale)), filter: filter)
+    }
+
     /// Resizes so the shorter side is `side`, keeping the aspect ratio.
     public func resized(shorterSide side: Int, filter: ResizeFilter = .bilinear) -> Image {
         let scale = Double(side) / Double(Swift.min(width, height))

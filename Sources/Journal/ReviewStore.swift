@@ -1,4 +1,3 @@
-import Crypto
 import Detection
 import Foundation
 import GRDB
@@ -73,8 +72,10 @@ public final class ReviewStore: @unchecked Sendable {
         }
     }
 
-    /// Hex SHA-256 of bytes (swift-crypto), as the store records them.
-    public static func sha256(_ bytes: [UInt8]) -> String { SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined() }
+    /// Each model's P(AI) as stored (JSON), or nil.
+    static func json(_ scores: [String: Double]?) -> String? {
+        scores.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) }
+    }
 
     static func now() -> String { ISO8601DateFormatter().string(from: Date()) }
 
@@ -121,12 +122,11 @@ public final class ReviewStore: @unchecked Sendable {
         let now = Self.now()
         return try db.write { db in
             try rows.map { r in
-                let scoresJSON = r.scores.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) }
                 try db.execute(sql: """
                     INSERT INTO items (name, path, probability, verdict, scores, error, addedAt) VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(path) DO UPDATE SET probability = excluded.probability, verdict = excluded.verdict, scores = excluded.scores,
                       error = excluded.error, evidence = NULL, sha256 = NULL
-                    """, arguments: [r.name ?? (r.path as NSString).lastPathComponent, r.path, r.probability, r.verdict, scoresJSON, r.error, now])
+                    """, arguments: [r.name ?? (r.path as NSString).lastPathComponent, r.path, r.probability, r.verdict, Self.json(r.scores), r.error, now])
                 return try Int64.fetchOne(db, sql: "SELECT id FROM items WHERE path = ?", arguments: [r.path]) ?? db.lastInsertedRowID
             }
         }
@@ -136,12 +136,11 @@ public final class ReviewStore: @unchecked Sendable {
     @discardableResult
     public func addUpload(name: String, bytes: [UInt8], probability: Double?, verdict: String?, scores: [String: Double]? = nil,
                           evidence: Data? = nil) throws -> Int64 {
-        let digest = Self.sha256(bytes)
-        let scoresJSON = scores.map { String(decoding: (try? JSONEncoder().encode($0)) ?? Data(), as: UTF8.self) }
+        let digest = sha256Hex(bytes)
         return try db.write { db in
             try db.execute(sql: """
                 INSERT INTO items (name, sha256, probability, verdict, scores, image, evidence, addedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [name, digest, probability, verdict, scoresJSON, Data(bytes), evidence.map { String(decoding: $0, as: UTF8.self) }, Self.now()])
+                """, arguments: [name, digest, probability, verdict, Self.json(scores), Data(bytes), evidence.map { String(decoding: $0, as: UTF8.self) }, Self.now()])
             return db.lastInsertedRowID
         }
     }

@@ -150,9 +150,10 @@ public final class Analyzer: Sendable {
         var provenance = ProvenanceReport.analyze(bytes)
         provenance.checkWatermark(decoded.image)
         var heatmaps: [HeatmapOut] = []
+        // Heat maps and the region overlay are drawn on one copy at most `overlaySide` on its longer side.
+        let scale = image.scale(toLongerSide: overlaySide)
+        let small = explain.isEmpty && !localise ? image : image.resized(longerSideAtMost: overlaySide)
         if !explain.isEmpty {
-            let scale = min(1, Double(overlaySide) / Double(max(image.width, image.height)))
-            let small = scale < 1 ? image.resized(width: max(1, Int(Double(image.width) * scale)), height: max(1, Int(Double(image.height) * scale)), filter: .area) : image
             for i in chosen {
                 let explainer = Explainer(detector: detectors[i])
                 for m in explain {
@@ -175,10 +176,7 @@ public final class Analyzer: Sendable {
         if localise {
             if let localiser {
                 let (result, mask) = localiser.localise(image)
-                let scale = min(1, Double(overlaySide) / Double(max(image.width, image.height)))
-                let w = max(1, Int(Double(image.width) * scale)), h = max(1, Int(Double(image.height) * scale))
-                let small = scale < 1 ? image.resized(width: w, height: h, filter: .area) : image
-                let smallMask = scale < 1 ? mask.resized(width: w, height: h, filter: .bilinear) : mask
+                let smallMask = mask.resized(longerSideAtMost: overlaySide, filter: .bilinear)
                 let regions = result.regions.map {
                     LocalisationResult.Region(x: Int(Double($0.x) * scale), y: Int(Double($0.y) * scale), width: max(1, Int(Double($0.width) * scale)),
                                               height: max(1, Int(Double($0.height) * scale)), score: $0.score)

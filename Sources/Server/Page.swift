@@ -162,11 +162,7 @@ function render(box, file, r) {
       <span class="ramp" aria-hidden="true"></span><span class="ends"><span>less evidence for AI</span><span>more evidence for AI</span></span></div>`;
   }
   if (loc) {
-    const res = loc.result;
-    html += `<p class="regions">${res.containsAIRegion
-      ? `AI regions: ${res.regions.length} marked by ${esc(res.model)} (${(100 * res.maskedFraction).toFixed(0)}% of the image); press "AI regions" to see them.`
-      : `AI regions: none found by ${esc(res.model)} (score ${res.score.toFixed(3)}, threshold ${res.threshold.toFixed(3)}).`}
-      ${res.fitted ? "" : " Its threshold was not fitted on validation data: treat the mask as a rough guide."}${figuresText(res.figures)}</p>`;
+    html += `<p class="regions">${regionsText(loc.result, 'press "AI regions" to see them')}</p>`;
   }
   if (r.warnings && r.warnings.length) {
     html += `<ul class="muted">` + r.warnings.map(w => `<li>${esc(w)}</li>`).join("") + `</ul>`;

@@ -24,5 +24,12 @@ function figuresText(f) {
   if (f.pristineFlagged !== undefined) return ` On the ${f.pristineImages} untouched validation images its threshold was fitted on, it marked regions in ${(100 * f.pristineFlagged).toFixed(0)}%.`;
   return "";
 }
+// What a localiser found, in words, with how far to trust it (`hint` follows a positive finding).
+function regionsText(res, hint) {
+  return (res.containsAIRegion
+      ? `AI regions: ${res.regions.length} marked by ${esc(res.model)} (${(100 * res.maskedFraction).toFixed(0)}% of the image)${hint ? "; " + hint : ""}.`
+      : `AI regions: none found by ${esc(res.model)} (score ${res.score.toFixed(3)} below its threshold ${res.threshold.toFixed(3)}).`)
+    + (res.fitted ? "" : " Its threshold was not fitted on validation data: treat the mask as a rough guide.") + figuresText(res.figures);
+}
 """#
 }

@@ -141,12 +141,7 @@ function render(it, r) {
   html += `<div class="toggles" role="group" aria-label="Show">` + views.map((v, i) =>
     `<button type="button" aria-pressed="${i === 0}" data-view="${i}" ${v.kind ? `data-kind="${v.kind}"` : ""}>${esc(v.name)}</button>`).join("") + `</div>`;
   if (loc) {
-    const res = loc.result;
-    html += `<p class="regions">${res.containsAIRegion
-      ? `AI regions: ${res.regions.length} marked by ${esc(res.model)} (${(100 * res.maskedFraction).toFixed(0)}% of the image).`
-      : `AI regions: none found by ${esc(res.model)} (score ${res.score.toFixed(3)} below its threshold ${res.threshold.toFixed(3)}).`}
-      ${res.fitted ? "" : " Its threshold was not fitted on validation data: treat the mask as a rough guide."}
-      ${figuresText(res.figures)}</p>`;
+    html += `<p class="regions">${regionsText(loc.result)}</p>`;
   }
   html += `<table><caption class="muted">Each model's P(AI) and how it did on generators it never saw</caption>
     <tr><th scope="col">Model</th><th scope="col">P(AI)</th><th scope="col">AUC on unseen generators</th></tr>` +

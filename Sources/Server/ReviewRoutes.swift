@@ -36,32 +36,33 @@ struct ReviewService: Sendable {
         }
     }
 
-    /// The evidence report of an item: stored (when made from the bytes the file holds now), or made now (heat map,
-    /// AI regions, provenance) and stored, inside the inference slot, so that work finished after a client's timeout
-    /// is kept for the next request.
-    func evidence(_ id: Int64) async throws -> Analyzer.Report {
+    /// The evidence of image bytes: the verdict, a heat map, AI regions (with a localiser) and provenance. Call it on
+    /// an inference thread (inside `withGate`).
+    func report(_ bytes: [UInt8], name: String?) throws -> Analyzer.Report {
+        try analyzer.analyze(bytes, name: name, explain: methods, localise: analyzer.localiser != nil)
+    }
+
+    /// The evidence report of an item: stored (when made from the bytes the file holds now), or made now and stored,
+    /// inside the inference slot, so that work finished after a client's timeout is kept for the next request.
+    func evidence(_ id: Int64, bytes given: [UInt8]? = nil) async throws -> Analyzer.Report {
         let item = try store.item(id)
-        let bytes = try bytes(id)
+        let bytes = try given ?? bytes(id)
         let digest = sha256Hex(bytes)
         if item.sha256 == digest, let data = try store.evidence(id), let r = try? Self.decoder.decode(Analyzer.Report.self, from: data) { return r }
-        let (analyzer, methods, store) = (self.analyzer, self.methods, self.store)
+        let store = self.store
         return try await withGate(gate, workers, timeout: timeout) {
-            let report = try analyzer.analyze(bytes, name: item.name, explain: methods, localise: analyzer.localiser != nil)
+            let report = try self.report(bytes, name: item.name)
             try store.setEvidence(id, report: try jsonEncoder.encode(report), sha256: digest, probability: report.ensemble.probability,
                                   verdict: report.fused.verdict)
             return report
         }
     }
 
-    /// A JPEG of the item at most `side` pixels on its longer side.
-    func jpeg(_ id: Int64, side: Int) async throws -> [UInt8] {
-        let bytes = try bytes(id)
+    /// A JPEG of image bytes at most `side` pixels on its longer side.
+    func jpeg(_ bytes: [UInt8], side: Int) async throws -> [UInt8] {
         let limits = analyzer.limits
         return try await withGate(gate, workers, timeout: timeout) {
-            let image = try ImageDecoder(limits: limits).decode(data: bytes, name: "image").image
-            let scale = min(1, Double(side) / Double(max(image.width, image.height)))
-            let small = scale < 1 ? image.resized(width: max(1, Int(Double(image.width) * scale)), height: max(1, Int(Double(image.height) * scale)), filter: .area) : image
-            return ImageEncoder.jpeg(small, quality: 85)
+            ImageEncoder.jpeg(try ImageDecoder(limits: limits).decode(data: bytes, name: "image").image.resized(longerSideAtMost: side), quality: 85)
         }
     }
 
@@ -82,12 +83,21 @@ struct ReviewService: Sendable {
         for item in items {
             // An image that cannot be read or analysed any more is still exported with what the store knows, and why.
             var entry = ReviewExport.Entry(item: item, report: nil, jpeg: nil)
-            do { entry.report = try await evidence(item.id) } catch { entry.problem = APIError.from(error).message }
-            entry.jpeg = try? await jpeg(item.id, side: 1024)
+            do {
+                let bytes = try bytes(item.id)   // read once for the picture and the evidence
+                entry.jpeg = try? await jpeg(bytes, side: 1024)
+                entry.report = try await evidence(item.id, bytes: bytes)
+            } catch { entry.problem = APIError.from(error).message }
             entry.item = try store.item(item.id)
             out.append(ReviewExport.compacted(entry))
         }
         return out
+    }
+
+    /// The export as HTML: all items with `scope=all`, else the labelled ones.
+    func exportHTML(_ request: Request) async throws -> String {
+        let all = request.uri.queryParameters["scope"] == "all"
+        return try await exporting { ReviewExport.html(try await entries(all: all), caveat: Reliability.caveat) }
     }
 }
 
@@ -106,8 +116,6 @@ public struct ReviewExportError: Error, LocalizedError {
     public let message: String
     public var errorDescription: String? { message }
 }
-
-func sha256Hex(_ bytes: [UInt8]) -> String { ReviewStore.sha256(bytes) }
 
 /// The review's routes on `router` (see `ReviewService`).
 func addReviewRoutes(_ router: Router<AppContext>, service s: ReviewService, maxBody: Int) {
@@ -132,10 +140,7 @@ func addReviewRoutes(_ router: Router<AppContext>, service s: ReviewService, max
         do {
             try sameOrigin(request)
             let (bytes, name) = try await uploadedFile(request, limit: maxBody)
-            let (analyzer, methods) = (s.analyzer, s.methods)
-            let report = try await withGate(s.gate, s.workers, timeout: s.timeout) {
-                try analyzer.analyze(bytes, name: name, explain: methods, localise: analyzer.localiser != nil)
-            }
+            let report = try await withGate(s.gate, s.workers, timeout: s.timeout) { try s.report(bytes, name: name) }
             let scores = Dictionary(report.models.map { ($0.name, $0.probability) }, uniquingKeysWith: { a, _ in a })
             let newID = try s.store.addUpload(name: name ?? "upload", bytes: bytes, probability: report.ensemble.probability, verdict: report.fused.verdict,
                                               scores: scores.count > 1 ? scores : nil, evidence: try jsonEncoder.encode(report))
@@ -150,7 +155,7 @@ func addReviewRoutes(_ router: Router<AppContext>, service s: ReviewService, max
     router.get("/api/v1/review/items/:id/image") { request, context in
         do {
             let side = min(2048, max(32, request.uri.queryParameters["side"].flatMap { Int($0) } ?? 1024))
-            let jpeg = try await s.jpeg(try id(context), side: side)
+            let jpeg = try await s.jpeg(try s.bytes(try id(context)), side: side)
             return Response(status: .ok, headers: [.contentType: "image/jpeg", .cacheControl: "private, max-age=3600"],
                             body: .init(byteBuffer: ByteBuffer(bytes: jpeg)))
         } catch { throw APIError.from(error) }
@@ -177,8 +182,7 @@ func addReviewRoutes(_ router: Router<AppContext>, service s: ReviewService, max
     }
     router.get("/api/v1/review/export.html") { request, _ in
         do {
-            let all = request.uri.queryParameters["scope"] == "all"
-            let html = try await s.exporting { ReviewExport.html(try await s.entries(all: all), caveat: Reliability.caveat) }
+            let html = try await s.exportHTML(request)
             return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentDisposition: "attachment; filename=\"aidetect-review.html\""],
                             body: .init(byteBuffer: ByteBuffer(string: html)))
         } catch { throw APIError.from(error) }
@@ -186,8 +190,7 @@ func addReviewRoutes(_ router: Router<AppContext>, service s: ReviewService, max
     router.get("/api/v1/review/export.pdf") { request, _ in
         do {
             guard ReviewExport.chromium != nil else { throw ReviewExport.PDFError.noChromium }
-            let all = request.uri.queryParameters["scope"] == "all"
-            let html = try await s.exporting { ReviewExport.html(try await s.entries(all: all), caveat: Reliability.caveat) }
+            let html = try await s.exportHTML(request)
             let pdf = try await withCheckedThrowingContinuation { (k: CheckedContinuation<Data, any Error>) in
                 DispatchQueue.global().async { k.resume(with: Result { try ReviewExport.pdf(html) }) }
             }

@@ -172,9 +172,7 @@ public final class SynthTrainer {
             for (k, v) in ema ?? [:] { t["ema." + k] = v }
             let meta = ["synth.config": String(decoding: try Self.encoder.encode(config), as: UTF8.self),
                         "synth.state": String(decoding: try Self.encoder.encode(state), as: UTF8.self)]
-            try Safetensors.save(t, metadata: meta, path: checkpointPath + ".tmp")
-            _ = try? FileManager.default.removeItem(atPath: checkpointPath)
-            try FileManager.default.moveItem(atPath: checkpointPath + ".tmp", toPath: checkpointPath)
+            try Safetensors.save(t, metadata: meta, path: checkpointPath)   // atomic: the old checkpoint or the new one, never none
         }
 
         let n = reals.train.size(0), bs = config.batchSize
@@ -287,9 +285,7 @@ public final class SynthTrainer {
         let meta = ["synth.config": String(decoding: try Self.encoder.encode(config), as: UTF8.self),
                     "synth.state": String(decoding: try Self.encoder.encode(State(step: step)), as: UTF8.self)]
         let path = String(format: "%@/snapshots/step-%06d.safetensors", directory, step)
-        try Safetensors.save(weights.mapValues { $0.detached() }, metadata: meta, path: path + ".tmp")
-        _ = try? FileManager.default.removeItem(atPath: path)
-        try FileManager.default.moveItem(atPath: path + ".tmp", toPath: path)
+        try Safetensors.save(weights.mapValues { $0.detached() }, metadata: meta, path: path)   // atomic
     }
 
     /// Snapshot files of a run, oldest first.

@@ -33,8 +33,18 @@ public enum Safetensors {
         return try decode(data, path: path)
     }
 
-    /// Decodes safetensors bytes (`path` is used only in error messages).
-    public static func decode(_ data: Data, path: String = "<memory>") throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+    /// Only the `__metadata__` strings of a safetensors file: the header is read, the tensors are not (the file is
+    /// mapped, so their bytes are never touched).
+    public static func metadata(path: String) throws -> [String: String] {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+            throw CheckpointError.unreadable(path: path, reason: error.localizedDescription)
+        }
+        return try readHeader(data, path: path).json["__metadata__"] as? [String: String] ?? [:]
+    }
+
+    /// The JSON header of safetensors bytes and the offset where the data begins.
+    static func readHeader(_ data: Data, path: String) throws -> (json: [String: Any], end: Int) {
         guard data.count >= 8 else { throw CheckpointError.malformed(path: path, reason: "file shorter than its 8-byte header length") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | (UInt64($1.element) << (8 * UInt64($1.offset))) }
         guard headerLength <= UInt64(data.count - 8), headerLength < 100_000_000 else {
@@ -45,6 +55,12 @@ public enum Safetensors {
         guard let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
             throw CheckpointError.malformed(path: path, reason: "header is not a JSON object")
         }
+        return (header, headerEnd)
+    }
+
+    /// Decodes safetensors bytes (`path` is used only in error messages).
+    public static func decode(_ data: Data, path: String = "<memory>") throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        let (header, headerEnd) = try readHeader(data, path: path)
         var tensors: [String: Tensor] = [:]
         var metadata: [String: String] = [:]
         let body = data.count - headerEnd

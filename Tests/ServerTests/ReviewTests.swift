@@ -117,7 +117,7 @@ func temporaryFolder(_ prefix: String) throws -> URL {
         // Uploaded bytes are kept in the store, with their SHA-256.
         let bytes = [UInt8](try Data(contentsOf: TestSupport.repositoryRoot.appendingPathComponent("samples/real-P1000827.jpg")))
         let id = try other.addUpload(name: "upload.jpg", bytes: bytes, probability: 0.3, verdict: "uncertain")
-        #expect(try other.imageBytes(id) == bytes && other.item(id).sha256 == ReviewStore.sha256(bytes) && other.item(id).path == nil)
+        #expect(try other.imageBytes(id) == bytes && other.item(id).sha256 == sha256Hex(bytes) && other.item(id).path == nil)
     }
 }
 
