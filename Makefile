@@ -53,7 +53,7 @@ bench-server:
 	bash bench/server.sh
 
 # Retrains both shipped models on bench256 + wild-train + the SDXL thumbnails (content-balanced, with randomly
-# augmented views of every training image: two for the bundled model, one for the CLIP model) and regenerates their
+# augmented views of every training image: two for the bundled model, three for the CLIP model) and regenerates their
 # model cards (needs ../shared/data and PyPI access; the CLIP model takes about 1.5 hours on 2 cores, mostly
 # embedding, the bundled one about 20 minutes; embeddings are cached under .cache/features, so reruns are faster):
 # `default-model` writes the CLIP head that `models/clip-probe.safetensors` is assembled from and
@@ -68,11 +68,14 @@ model-card: release
 	  --output Sources/Detection/Resources/default-model.safetensors --card docs/model-card
 	$(SWIFT) build -c release
 
+# The CLIP model embeds in bf16 where the CPU has native bf16 (AVX-512 BF16 or AMX: about 1.9x faster, features within
+# cosine 0.999 of fp32), else fp32; the model file then asks for bf16, which CPUs without it run in fp32.
+CLIP_PRECISION = $(shell grep -s -q -w -e avx512_bf16 -e amx_bf16 /proc/cpuinfo && echo --precision bf16)
 default-model: release
 	bash scripts/fetch_pretrained.sh
 	mkdir -p .cache/models
 	.build/release/aidetect train-probe --data $(TRAIN_SETS) --backbone $(CLIP_ARCH) \
-	  --weights .cache/pretrained/clip_encoder.int8.onnx $(PROBE_FLAGS) --augmented-views 1 \
+	  --weights .cache/pretrained/clip_encoder.int8.onnx $(PROBE_FLAGS) --augmented-views 3 $(CLIP_PRECISION) \
 	  --output .cache/models/clip-layers.safetensors --card docs/model-card/clip-layers
 	.build/release/aidetect extract-head --model .cache/models/clip-layers.safetensors --output $(CLIP_HEAD)
 

@@ -149,6 +149,10 @@ struct TrainProbe: ParsableCommand {
         config.seed = seed
         config.augmentedViews = augmentedViews
         config.balanceContent = balanceContent
+        // --precision (or $AIDETECT_PRECISION) names the precision the backbone embeds in and the model file asks for.
+        let precision = ProcessInfo.processInfo.environment["AIDETECT_PRECISION"]
+            .flatMap { Precision(rawValue: $0.trimmingCharacters(in: .whitespaces).lowercased()) } ?? .fp32
+        config.precision = precision
         if let group = try distributed.join() {
             try ProbeStudy(config: config).prepareEmbeddings(group: group) { eprint($0) }
             guard group.rank == 0 else { return }
@@ -165,7 +169,7 @@ struct TrainProbe: ParsableCommand {
                          calibrator: report.calibrator, preprocessing: entry.preprocessing, halfPrecision: half,
                          extra: ["aidetect.name": "\(backbone).aidetect_probe_v1", "aidetect.label": ProbeStudy.label(backbone: backbone),
                                  "aidetect.card": report.cardFigures(card: ((card ?? "docs/model-card") as NSString).appendingPathComponent("MODEL_CARD.md")),
-                                 "aidetect.training_data": Dataset.setNames(data), "aidetect.split_seed": "\(seed)", "aidetect.split": Dataset.splitVersion,
+                                 "aidetect.training_data": Dataset.setNames(data), "aidetect.precision": precision.rawValue, "aidetect.split_seed": "\(seed)", "aidetect.split": Dataset.splitVersion,
                                  "aidetect.summary": String(format: "research baseline: %.1f%% accuracy and ROC-AUC %.3f on its test split, mean ROC-AUC %.3f on generators it never saw; unreliable on photos unlike its training data (see %@)",
                                                             (report.testCalibrated.accuracy * 100), report.testCalibrated.rocAUC ?? .nan, report.logoMeanAUC,
                                                             ((card ?? "docs/model-card") as NSString).appendingPathComponent("MODEL_CARD.md"))]
@@ -184,6 +188,7 @@ struct TrainProbe: ParsableCommand {
             try enc.encode(r).write(to: URL(fileURLWithPath: (card as NSString).appendingPathComponent("model-card.json")))
             let sets = data.split(separator: ",").map { ($0 as NSString).lastPathComponent }.joined(separator: ",")
             let command = "aidetect train-probe --data \(sets) --backbone \(backbone) --seed \(seed)\(half ? " --half" : "")"
+                + (precision == .fp32 ? "" : " --precision \(precision.rawValue)")
                 + (augmentedViews > 0 ? " --augmented-views \(augmentedViews)" : "") + (balanceContent ? " --balance-content" : "")
             let md = ModelCard.markdown(r, command: command, modelFile: (output as NSString).lastPathComponent, modelBytes: size)
             try md.write(toFile: (card as NSString).appendingPathComponent("MODEL_CARD.md"), atomically: true, encoding: .utf8)

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/cpu/Utils.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/GradMode.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -205,6 +206,36 @@ void ctorch_set_grad_enabled(int enabled) { c10::GradMode::set_enabled(enabled !
 int ctorch_is_grad_enabled(void) { return c10::GradMode::is_enabled() ? 1 : 0; }
 const char *ctorch_version(void) {
     return TORCH_VERSION;
+}
+
+// cpuinfo's answer for one capability (a flag such as "avx512_bf16" or "amx_bf16"): 1 yes, 0 no, -1 unknown name.
+int ctorch_cpu_capability(const char *name) {
+    try {
+        auto caps = at::cpu::get_cpu_capabilities();
+        auto it = caps.find(name);
+        if (it == caps.end() || !it->second.isBool()) return -1;
+        return it->second.toBool() ? 1 : 0;
+    } catch (...) {
+        return -1;
+    }
+}
+
+// The names of cpuinfo's yes/no capabilities, space-separated, written into buf (cap bytes); returns the length needed.
+int64_t ctorch_cpu_capability_names(char *buf, int64_t cap) {
+    std::string all;
+    try {
+        for (auto &kv : at::cpu::get_cpu_capabilities()) {
+            if (!kv.second.isBool() || !kv.second.toBool()) continue;
+            if (!all.empty()) all += ' ';
+            all += kv.first;
+        }
+    } catch (...) {}
+    if (buf && cap > 0) {
+        auto n = std::min<int64_t>(cap - 1, (int64_t)all.size());
+        memcpy(buf, all.data(), n);
+        buf[n] = 0;
+    }
+    return (int64_t)all.size();
 }
 
 // ---- lifetime, info --------------------------------------------------------------------------

@@ -55,9 +55,11 @@ public final class Detector: @unchecked Sendable {
     public private(set) var precision: Precision
     /// Puts the model in `precision` (packs or drops the INT8 weights).
     public func setPrecision(_ precision: Precision) throws {
+        // The reduced precisions are CPU paths: on a GPU fp32 runs (as at load).
+        let effective = device == .cpu ? precision : .fp32
         try lock.withLock {
-            try precision.apply(to: model)
-            self.precision = precision
+            try effective.apply(to: model)
+            self.precision = effective
         }
     }
     /// An untrained stand-in: its scores carry no information.
@@ -110,7 +112,8 @@ public final class Detector: @unchecked Sendable {
             guard let p = Precision(rawValue: named) else {
                 throw DetectorError.notADetector(path: path, reason: "unknown aidetect.precision \"\(named)\" (known: \(Precision.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
-            chosen = p
+            // A file's bf16 is a speed choice: on a CPU without native bf16 (emulated, slower than fp32) it runs fp32.
+            chosen = p == .bf16 && !Runtime.cpuHasNativeBF16 ? .fp32 : p
         } else {
             chosen = .fp32
         }

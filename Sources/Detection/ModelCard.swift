@@ -1,7 +1,17 @@
 import Foundation
+import NN
 
 /// Renders a `ProbeStudy.Report` as the model card (Markdown). Every number comes from the report.
 public enum ModelCard {
+    /// How the card names the precision its backbone embedded in.
+    static func precisionNote(_ p: Precision) -> String {
+        switch p {
+        case .fp32: return "fp32"
+        case .bf16: return "bf16 matrix products (the model file asks for bf16; a CPU without native bf16 runs it in fp32)"
+        case .int8: return "dynamic INT8 Linear layers"
+        }
+    }
+
     static func f(_ x: Double?, _ digits: Int = 3) -> String {
         guard let x, x.isFinite else { return "n/a" }
         return String(format: "%.\(digits)f", x)
@@ -184,8 +194,8 @@ public enum ModelCard {
         \(attributionSection(r))
         ## Speed
         The detector's forward pass (encoder and head, the windows of one image) took \(f(r.millisecondsPerImage, 0)) ms per image on the
-        machine that ran this study (\(r.cores) cores, \(r.threads) LibTorch threads; median of up to 6 test images, timed at the end
-        of the study; other work on the machine at the same time inflates it).
+        machine that ran this study (\(r.cores) cores, \(r.threads) LibTorch threads, \(precisionNote(r.config.precision)); median of up
+        to 6 test images, timed at the end of the study; other work on the machine at the same time inflates it).
 
         ## Known failure modes and limits
         \(contentLimits(r))

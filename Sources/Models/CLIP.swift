@@ -33,6 +33,11 @@ final class CLIPResidualBlock: Module {
             // init), one fused op remains.
             return h + down(up(y).silu())
         }
+        if let up = fc.bf16Weight, let down = projection.bf16Weight, quantize == nil, usesInt8(y) {
+            // In bf16 the 3072-wide hidden layer stays bf16 between the two products (one cast in, one out).
+            let hidden = linear(y.to(.bfloat16), weight: up.weight, bias: up.bias).quickGelu()
+            return h + linear(hidden, weight: down.weight, bias: down.bias).to(y.dtype)
+        }
         let q = quantize ?? { $0 }
         return h + projection(q(fc(q(y)).quickGelu()))
     }

@@ -23,9 +23,16 @@ public final class Linear: Module {
     /// a constant of its own into the packed weights (CLIP's QuickGELU); (1, 1) for a plain layer. A layer with other
     /// values must only be called in INT8 by its owner, which then accounts for them.
     public var int8Fold: (weight: Double, bias: Double) = (1, 1)
+    /// bfloat16 copies of the weight and bias (see `Precision.bf16`); used where the INT8 copy would be.
+    public private(set) var bf16Weight: (weight: Tensor, bias: Tensor?)?
     public override func callAsFunction(_ x: Tensor) -> Tensor {
         if let q = int8Weight, usesInt8(x) { return q(x) }
+        if let h = bf16Weight, usesInt8(x) { return linear(x.to(.bfloat16), weight: h.weight, bias: h.bias).to(x.dtype) }
         return linear(x, weight: weight, bias: bias)
+    }
+    /// Makes (or with `false` drops) the bfloat16 copy of the weight and bias. Recast after changing the weights.
+    public func castBF16(_ on: Bool = true) {
+        bf16Weight = on ? (weight.detached().to(.bfloat16), bias?.detached().to(.bfloat16)) : nil
     }
     /// Packs (or with `false` drops) the INT8 copy of the weight, with `int8Fold` applied. Repack after changing the weights.
     public func quantizeDynamicInt8(_ on: Bool = true) throws {
@@ -37,7 +44,8 @@ public final class Linear: Module {
 }
 
 extension Module {
-    /// The INT8 path serves inference only: not while training, not where a gradient must reach the input.
+    /// The reduced-precision paths (INT8, bf16) serve inference only: not while training, not where a gradient must
+    /// reach the input, and on the CPU.
     public func usesInt8(_ x: Tensor) -> Bool { !isTraining && !(isGradEnabled && x.requiresGrad) && x.device == .cpu }
 }
 
@@ -303,10 +311,15 @@ public final class MultiheadAttention: Module {
         }
         let w = parameter("in_proj_weight"), b = optionalParameter("in_proj_bias")
         let projected: [Tensor]
+        var reduced = false
         if query === key && key === value {
             // Self-attention: one [3E, E] projection, split after.
             if let q8 = int8InProjection, usesInt8(query) {
                 projected = q8(query).chunked(3, axis: -1)
+            } else if let h = bf16InProjection, usesInt8(query), mask == nil, projectionInputTransform == nil, outProjection.bf16Weight != nil {
+                // bf16 from here to the output projection (attention's own kernel accumulates in fp32).
+                reduced = true
+                projected = linear(query.to(.bfloat16), weight: h.weight, bias: h.bias).chunked(3, axis: -1)
             } else {
                 projected = linear(query, weight: w, bias: b).chunked(3, axis: -1)
             }
@@ -317,10 +330,15 @@ public final class MultiheadAttention: Module {
                          linear(value, weight: ws[2], bias: bs?[2])]
         }
         // [N, L, E] -> [N, L, H, hd] -> [N, H, L, hd]
-        let q = projected[0].reshaped([n, l, heads, hd]).transposed(1, 2)
-        let k = projected[1].reshaped([n, s, heads, hd]).transposed(1, 2)
-        let v = projected[2].reshaped([n, s, heads, hd]).transposed(1, 2)
+        var q = projected[0].reshaped([n, l, heads, hd]).transposed(1, 2)
+        var k = projected[1].reshaped([n, s, heads, hd]).transposed(1, 2)
+        var v = projected[2].reshaped([n, s, heads, hd]).transposed(1, 2)
         let attended: Tensor
+        if keepAttention && reduced {
+            // The kept attention weights (rollout) are read as float32.
+            (q, k, v) = (q.to(.float32), k.to(.float32), v.to(.float32))
+            reduced = false
+        }
         if keepAttention {
             var scores = q.matmul(k.transposed(-2, -1)) * (1 / Double(hd).squareRoot())  // [N, H, L, S]
             if let mask { scores = scores + mask }
@@ -334,7 +352,8 @@ public final class MultiheadAttention: Module {
         }
         // [N, H, L, hd] -> [N, L, H, hd] -> [N, L, E]
         let o = attended.transposed(1, 2).reshaped([n, l, dimensions])
-        return outProjection(projectionInputTransform?(o) ?? o)
+        let out = outProjection(projectionInputTransform?(o) ?? o)
+        return reduced ? out.to(query.dtype) : out
     }
 
     /// The input projection packed for dynamic INT8 (self-attention only; see `Precision.int8`).
@@ -346,21 +365,39 @@ public final class MultiheadAttention: Module {
             : nil
         try outProjection.quantizeDynamicInt8(on)
     }
+
+    /// The input projection in bfloat16 (self-attention only; see `Precision.bf16`).
+    public private(set) var bf16InProjection: (weight: Tensor, bias: Tensor?)?
+    /// Makes (or drops) the bfloat16 copies of the input and output projections.
+    public func castBF16(_ on: Bool = true) {
+        bf16InProjection = on
+            ? (parameter("in_proj_weight").detached().to(.bfloat16), optionalParameter("in_proj_bias")?.detached().to(.bfloat16))
+            : nil
+        outProjection.castBF16(on)
+    }
 }
 
-/// The numeric precision a model runs inference in. `fp32` everywhere; `int8`: every Linear layer and attention
-/// projection with int8 weights per output channel and activations quantised per call (FBGEMM; convolutions,
-/// norms and attention itself stay fp32). Model files name theirs in `aidetect.precision`; `--precision` overrides.
+/// The numeric precision a model runs inference in. `fp32` everywhere; `bf16`: every Linear layer and attention
+/// projection (a probe's head too) multiplies in bfloat16 (weights cast once, activations cast per call, results back
+/// in float32: oneDNN's AVX-512 BF16 / AMX kernels where the CPU has them, `Runtime.cpuHasNativeBF16`); self-attention
+/// stays bf16 from its input projection through the attention kernel (fp32 accumulation) to its output projection, and
+/// CLIP's MLP hidden layer (QuickGELU) stays bf16 between its two products; `int8`: every Linear layer and attention
+/// projection with int8 weights per output channel and activations quantised per call (FBGEMM), attention itself fp32.
+/// In both, convolutions, norms and the residual stream stay fp32, and training and gradients take the fp32 weights.
+/// Model files name theirs in `aidetect.precision`; `--precision` overrides.
 public enum Precision: String, CaseIterable, Sendable, Codable {
-    case fp32, int8
+    case fp32, bf16, int8
 
-    /// Puts every Linear and MultiheadAttention of `module` in this precision (packing INT8 weights once).
+    /// Puts every Linear and MultiheadAttention of `module` in this precision (packing INT8 or casting bf16 weights
+    /// once; the fp32 weights stay, so going back to fp32 is exact).
     public func apply(to module: Module) throws {
         for (_, m) in module.namedModules() {
             if let attention = m as? MultiheadAttention {
                 try attention.quantizeDynamicInt8(self == .int8)
+                attention.castBF16(self == .bf16)
             } else if let layer = m as? Linear {
                 try layer.quantizeDynamicInt8(self == .int8)
+                layer.castBF16(self == .bf16)
             }
         }
     }

@@ -15,6 +15,25 @@ public enum Runtime {
     public static var cudaStatus: String { String(cString: ctorch_cuda_status()) }
     /// The linked LibTorch version.
     public static var version: String { String(cString: ctorch_version()) }
+    /// Whether the CPU has `capability` (cpuinfo's name, as LibTorch reads it: "avx512_bf16", "amx_bf16",
+    /// "avx512_vnni", ...); nil when cpuinfo does not know the name.
+    public static func cpuHas(_ capability: String) -> Bool? {
+        switch ctorch_cpu_capability(capability) {
+        case 1: return true
+        case 0: return false
+        default: return nil
+        }
+    }
+    /// The CPU capabilities cpuinfo reports as present.
+    public static var cpuCapabilities: [String] {
+        let n = Int(ctorch_cpu_capability_names(nil, 0))
+        var buf = [CChar](repeating: 0, count: n + 1)
+        _ = ctorch_cpu_capability_names(&buf, Int64(buf.count))
+        return String(cString: buf).split(separator: " ").map(String.init).sorted()
+    }
+    /// Whether bfloat16 matrix products have a native path on this CPU (AVX-512 BF16 or AMX), so that `Precision.bf16`
+    /// is faster than fp32 rather than emulated.
+    public static var cpuHasNativeBF16: Bool { cpuHas("avx512_bf16") == true || cpuHas("amx_bf16") == true }
     /// Seeds LibTorch's default CPU generator (dropout, `rand`, `randn`, init, shuffles).
     public static func manualSeed(_ seed: UInt64) { ctorch_manual_seed(seed) }
 }

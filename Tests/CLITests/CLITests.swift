@@ -55,7 +55,7 @@ struct CLITests {
         // Issue 13: precision and device are checked up front, with what is allowed.
         let p = try runCLI(["scan", "samples", "--precision", "int4"])
         #expect(p.status == 64)
-        #expect(p.stderr.contains("fp32, int8 or file"))
+        #expect(p.stderr.contains("fp32, bf16, int8 or file"))
         let d = try runCLI(["scan", "samples", "--device", "tpu"])
         #expect(d.status == 64)
         #expect(d.stderr.contains("cpu, cuda or auto"))

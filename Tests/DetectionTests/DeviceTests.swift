@@ -23,8 +23,33 @@ import TestSupport
         let p8 = plain.assess(image).probability
         #expect(p8 != p32, "INT8 changed nothing: was the packed path taken?")
         #expect(abs(p8 - p32) < 0.2, "fp32 \(p32), int8 \(p8)")
+        try plain.setPrecision(.bf16)
+        #expect(plain.precision == .bf16)
+        let p16 = plain.assess(image).probability
+        #expect(p16 != p32, "bf16 changed nothing: was the bf16 path taken?")
+        #expect(abs(p16 - p32) < 0.02, "fp32 \(p32), bf16 \(p16)")
         try plain.setPrecision(.fp32)
         #expect(plain.assess(image).probability == p32)
+    }
+
+    /// A model file that asks for bf16 gets it where the CPU multiplies bf16 natively, and fp32 elsewhere (emulated
+    /// bf16 would be slower than fp32); `--precision bf16` ($AIDETECT_PRECISION) still forces it.
+    @Test func fileBF16FollowsTheCPU() throws {
+        let (tensors, meta) = try Safetensors.load(path: try Detector.loadDefault().path)
+        var asked = meta
+        asked["aidetect.precision"] = "bf16"
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bf16-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("bf16.safetensors").path
+        try Safetensors.save(tensors, metadata: asked, path: path)
+        let d = try Detector(path: path, device: .cpu)
+        #expect(d.precision == (Runtime.cpuHasNativeBF16 ? .bf16 : .fp32), "CPU capabilities: \(Runtime.cpuCapabilities)")
+        #expect(Runtime.cpuHas("no_such_capability") == nil)
+        #if arch(x86_64)
+        // LibTorch names the x86 capabilities on x86 only.
+        #expect(Runtime.cpuHas("avx512_bf16") != nil, "cpuinfo names: \(Runtime.cpuCapabilities)")
+        #endif
     }
 
     @Test(.enabled(if: Runtime.cudaAvailable, Comment(rawValue: "no CUDA device here (\(Runtime.cudaStatus)); scripts/gpu_check.sh runs it on a GPU machine")))

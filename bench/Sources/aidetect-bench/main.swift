@@ -42,6 +42,7 @@ func cnn32() -> Module { CIFAKECNN(convLayers: 3, filters: 64, dense: [128], cla
 
 Runtime.manualSeed(0)
 var extra: [String: Double] = [:]
+var label: [String: String] = [:]
 let times: [Double]
 switch caseName {
 case "cnn32_train_b64":
@@ -77,7 +78,7 @@ case "resnet18_infer_b8_224", "resnet50_infer_b8_224", "vit_small_infer_b8_224":
     times = time { withNoGrad { _ = model(x).sum().item() } }
 case "clip_b16_infer_b1", "clip_b16_infer_b8":
     // The default detector's encoder: CLIP ViT-B/16 at 224 px, the class token of every block (what the default model's
-    // head reads), in the precision of --precision (fp32 or int8: FBGEMM dynamic INT8 Linear layers).
+    // head reads), in the precision of --precision (fp32, bf16: bfloat16 Linear layers, or int8: FBGEMM dynamic INT8 Linear layers).
     let batch = caseName.hasSuffix("b8") ? 8 : 1
     let a = Array(CommandLine.arguments.dropFirst())
     let precision = a.firstIndex(of: "--precision").flatMap { i in i + 1 < a.count ? Precision(rawValue: a[i + 1]) : nil } ?? .fp32
@@ -89,7 +90,7 @@ case "clip_b16_infer_b1", "clip_b16_infer_b8":
     extra["cuda"] = device == .cpu ? 0 : 1
     times = time { withNoGrad { _ = concatenated(encoder.classTokens(x), axis: 1).sum().item() } }
     extra["batch"] = Double(batch)
-    extra["precision_int8"] = precision == .int8 ? 1 : 0
+    label = ["precision": device == .cpu ? precision.rawValue : "fp32"]
 case "loader_b64_64":
     // The training loader alone: decode bench256 JPEG/PNG members from the tar, the standard augmentation
     // (flip, crop, rotation, blur, JPEG, resize), resize + centre crop to 64 px, normalise; one batch per iteration.
@@ -156,5 +157,6 @@ var result: [String: Any] = [
     "min_ms": sorted[0], "iters": iters, "threads": Runtime.threads, "peak_rss_mb": peakRSSMB(),
 ]
 for (k, v) in extra { result[k] = v }
+for (k, v) in label { result[k] = v }
 let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
 print(String(decoding: data, as: UTF8.self))
