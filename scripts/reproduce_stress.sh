@@ -11,6 +11,7 @@
 #                       (the default model trained on the rest); metrics by area quartile
 #   localise-native     issue 16: a native-resolution splice set with real-into-real pastes and JPEG, unet_small at
 #                       256 px, its image-level threshold fitted on validation, test figures recorded (EPOCHS=N)
+#   localise-clip       issue 16: clip_patch_localiser (a head on frozen CLIP patch tokens) on the same set (EPOCHS=N)
 #   boxes               the YOLO-style box detector (issue 19) on the same splice set, and box mAP of it and of
 #                       unet_small's regions (run after localise, which trains unet_small)
 #   explain             heat maps of the samples with the default model
@@ -96,6 +97,18 @@ if [[ $STEP == all || $STEP == localise-native ]]; then
   $A localise train --data $S --model unet_small --epochs "${EPOCHS:-10}" --batch-size 8 --input-size 256 --output results/localise/unet_small-native
   $A localise fit-threshold --data $S --model results/localise/unet_small-native/best.safetensors
   $A localise eval --data $S --model results/localise/unet_small-native/best.safetensors --record --output results/localise/unet_small-native
+fi
+if [[ $STEP == all || $STEP == localise-clip ]]; then
+  # Issue 16: the per-pixel head on the default detector's frozen CLIP ViT-B/16 patch tokens (blocks 4, 8, 12), on the
+  # same native splice set: tokens embedded once (bf16 where the CPU has it) and cached, the head trained on them,
+  # its image-level threshold fitted on validation, then scored on the test split and the figures recorded.
+  S=.cache/splice-native
+  [[ -f $S/manifest.csv ]] || $A splice --data "$TRAIN_SETS" --count 1500 --size 256 --native --pristine 0.25 --real-paste 0.2 --jpeg 85-98 --output $S
+  bash scripts/fetch_pretrained.sh >/dev/null
+  P=$(grep -s -q -w -e avx512_bf16 -e amx_bf16 /proc/cpuinfo && echo bf16 || echo fp32)
+  $A localise train --data $S --model clip_patch_localiser --weights .cache/pretrained/clip_encoder.int8.onnx --precision $P \
+    --epochs "${EPOCHS:-40}" --batch-size 32 --output results/localise/clip_patch-native
+  $A localise eval --data $S --model results/localise/clip_patch-native/best.safetensors --record --output results/localise/clip_patch-native
 fi
 if [[ $STEP == all || $STEP == boxes ]]; then
   S=.cache/splice-bench256

@@ -4,6 +4,7 @@ import Explain
 import Foundation
 import Imaging
 import Models
+import NN
 import Studies
 
 struct SpliceCommand: ParsableCommand {
@@ -69,15 +70,23 @@ struct Localise: ParsableCommand {
 
 struct LocaliseTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "train", abstract: "Train unet_small or fcn_resnet50 per pixel, or with --boxes the YOLO-style box detector (resumable).")
+        commandName: "train",
+        abstract: "Train unet_small or fcn_resnet50 per pixel, clip_patch_localiser (a head on frozen CLIP patch tokens), or with --boxes the YOLO-style box detector (resumable).",
+        discussion: """
+            clip_patch_localiser needs --weights: the CLIP encoder's ONNX file (.cache/pretrained/clip_encoder.int8.onnx, from \
+            scripts/fetch_pretrained.sh) or a model file holding the encoder (models/clip-probe.safetensors). Its images' patch tokens \
+            are computed once (at --input-size, 224 unless given: a 14x14 grid of patches, 448 for 28x28; --precision bf16 where the \
+            CPU has it) and cached in --output.
+            """)
     @Option(help: "Splice set folder (aidetect splice).") var data: String
-    @Option var model = "unet_small"
+    @Option(help: "unet_small, fcn_resnet50 or clip_patch_localiser.") var model = "unet_small"
+    @Option(help: "clip_patch_localiser: the CLIP encoder's weights (.onnx, or a model file with encoder.* tensors).") var weights: String?
     @Flag(help: "Train the single-stage, anchor-free box detector (yolo_resnet18: ResNet-18, FPN neck, objectness + box head) on the regions' boxes.")
     var boxes = false
     @Option var epochs = 5
     @Option var batchSize = 8
     @Option(name: .customLong("lr")) var learningRate = 1e-3
-    @Option(help: "Training size (images resized).") var inputSize = 256
+    @Option(help: "Training size (images resized; default 256, the box detector's and the per-pixel models'; clip_patch_localiser: the encoder's input, default 224).") var inputSize: Int?
     @Option(help: "At most this many training images.") var cap: Int?
     @Option var seed: UInt64 = 0
     @Option var output: String
@@ -87,8 +96,21 @@ struct LocaliseTrain: ParsableCommand {
         runtime.apply()
         if boxes {
             var c = BoxLocalisation.Trainer.Config(data: data)
-            c.epochs = epochs; c.batchSize = batchSize; c.learningRate = learningRate; c.inputSize = inputSize; c.cap = cap; c.seed = seed
+            c.epochs = epochs; c.batchSize = batchSize; c.learningRate = learningRate; c.inputSize = inputSize ?? 256; c.cap = cap; c.seed = seed
             var t = BoxLocalisation.Trainer(config: c, directory: output)
+            t.log = { logLine($0) }
+            try t.run()
+            print("model: \(t.modelPath)")
+            return
+        }
+        if model.split(separator: ".").first == "clip_patch_localiser" {
+            guard let weights else { throw ValidationError("clip_patch_localiser needs --weights (the CLIP encoder: .cache/pretrained/clip_encoder.int8.onnx or models/clip-probe.safetensors)") }
+            var c = PatchLocaliserTrainer.Config(data: data, encoderWeights: weights)
+            c.epochs = epochs; c.batchSize = batchSize; c.learningRate = learningRate; c.cap = cap; c.seed = seed
+            c.inputSize = inputSize ?? 224
+            c.precision = ProcessInfo.processInfo.environment["AIDETECT_PRECISION"]
+                .flatMap { Precision(rawValue: $0.trimmingCharacters(in: .whitespaces).lowercased()) } ?? .fp32
+            var t = PatchLocaliserTrainer(config: c, directory: output)
             t.log = { logLine($0) }
             try t.run()
             print("model: \(t.modelPath)")
@@ -96,7 +118,7 @@ struct LocaliseTrain: ParsableCommand {
         }
         var c = LocalisationTrainer.Config(data: data)
         c.model = model; c.epochs = epochs; c.batchSize = batchSize; c.learningRate = learningRate
-        c.inputSize = inputSize; c.cap = cap; c.seed = seed
+        c.inputSize = inputSize ?? 256; c.cap = cap; c.seed = seed
         var t = LocalisationTrainer(config: c, directory: output)
         t.log = { logLine($0) }
         try t.run()

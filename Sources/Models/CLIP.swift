@@ -160,4 +160,81 @@ let clipEntries: [ModelEntry] = [
                defaultClasses: 1, preprocessing: .clip, dense: false) { CLIPProbe(classes: $0.classes ?? 1) },
     ModelEntry(name: "clip_vit_b16_layers", summary: "CLIP ViT-B/16 image encoder + linear head on every block's class token",
                reference: "Koutlis & Papadopoulos 2024 (RINE)", defaultClasses: 1, preprocessing: .clip, dense: false) { CLIPLayersProbe(classes: $0.classes ?? 1) },
+    ModelEntry(name: "clip_patch_localiser", summary: "CLIP ViT-B/16 image encoder (frozen) + per-pixel head on the patch tokens of blocks 4, 8 and 12",
+               reference: "Ojha et al. 2023 (UnivFD: frozen CLIP features for detection)", defaultClasses: 1,
+               preprocessing: Preprocessing(inputSize: 224, mean: Preprocessing.clip.mean, std: Preprocessing.clip.std, policy: .native),
+               dense: true) { CLIPPatchLocaliser(inputSize: $0.inputSize ?? 224) },
 ]
+
+extension CLIPVisionTransformer {
+    /// The whole token sequence (class token first, then the patches row by row) after each block in `blocks`
+    /// (0-based), [N, 1 + h*w, width] each, in the order asked; the encoder runs only as far as the last one asked.
+    public func blockTokens(_ x: Tensor, blocks wanted: [Int]) -> [Tensor] {
+        precondition(wanted.allSatisfy { blocks.indices.contains($0) }, "blockTokens: blocks \(wanted) outside 0..<\(blocks.count)")
+        let n = x.size(0)
+        let p = module(at: "conv1")!(x)
+        let grid = (p.size(2), p.size(3))
+        var h = p.flattened(start: 2).transposed(1, 2)
+        let cls = parameter("class_embedding").reshaped([1, 1, width]).expanded([n, 1, width])
+        h = concatenated([cls, h], axis: 1)
+        let pos = resizedPositionEmbedding(parameter("positional_embedding").unsqueezed(axis: 0), grid: imageSize / patch, newGrid: grid)
+        h = module(at: "ln_pre")!(h + pos)
+        var out: [Int: Tensor] = [:]
+        for i in 0...(wanted.max() ?? -1) {
+            h = hooked("resblocks.\(i)", blocks[i](h))
+            if wanted.contains(i) { out[i] = h }
+        }
+        return wanted.map { out[$0]! }
+    }
+}
+
+/// A per-pixel localiser on the frozen CLIP ViT-B/16 encoder (issue 16: "a per-pixel head on the default detector's
+/// frozen features"): the patch tokens of blocks `taps` (each layer-normalised without affine, as the default
+/// detector's head reads its class tokens), concatenated, go through a per-token projection and two convolutions on
+/// the patch grid (14x14 at 224 px); the grid's logits are upsampled bilinearly to the input's size. The input (any
+/// size) is resized to `inputSize` for the encoder (224, or larger for a finer grid: the position embedding is
+/// interpolated). Only `head.*` is trained (`PatchLocaliserTrainer` on cached tokens); the encoder's weights are the
+/// default detector's.
+public final class CLIPPatchLocaliser: Module {
+    public let encoder: CLIPVisionTransformer
+    public let taps: [Int]
+    let projection: Linear, spatial: Conv2d, output: Conv2d
+    public static let defaultTaps = [3, 7, 11]
+    /// The side the encoder sees.
+    public let inputSize: Int
+    public init(taps: [Int] = CLIPPatchLocaliser.defaultTaps, hidden: Int = 256, inputSize: Int = 224) {
+        encoder = CLIPVisionTransformer()
+        self.taps = taps
+        self.inputSize = inputSize
+        projection = Linear(inputFeatures: encoder.width * taps.count, outputFeatures: hidden)
+        spatial = Conv2d(inputChannels: hidden, outputChannels: 64, kernelSize: 3, padding: 1)
+        output = Conv2d(inputChannels: 64, outputChannels: 1, kernelSize: 1)
+        super.init()
+        register("encoder", encoder)
+        let head = Module()
+        head.register("projection", projection); head.register("spatial", spatial); head.register("output", output)
+        register("head", head)
+    }
+    /// Features of `x` (already at `inputSize`): [N, h*w, width * taps], the class token dropped.
+    public func patchFeatures(_ x: Tensor) -> Tensor {
+        let w = encoder.width
+        let tokens = encoder.blockTokens(x, blocks: taps).map { t in
+            layerNorm(t.slice(axis: 1, start: 1, end: t.size(1)), normalizedShape: [w], weight: nil, bias: nil)
+        }
+        return concatenated(tokens, axis: 2)
+    }
+    /// The head on `patchFeatures`: logits on the patch grid, [N, 1, g, g].
+    public func gridLogits(_ features: Tensor) -> Tensor {
+        let n = features.size(0), tokens = features.size(1)
+        let g = Int(Double(tokens).squareRoot().rounded())
+        precondition(g * g == tokens, "gridLogits: \(tokens) tokens are not a square grid")
+        let h = projection(features).transposed(1, 2).reshaped([n, -1, g, g]).gelu()
+        return output(spatial(h).gelu())
+    }
+    /// [N, 3, H, W] normalised as CLIP's input -> [N, 1, H, W] logits.
+    public override func callAsFunction(_ x: Tensor) -> Tensor {
+        let (height, width) = (x.size(2), x.size(3))
+        let input = height == inputSize && width == inputSize ? x : interpolate(x, size: (inputSize, inputSize), mode: .bilinear)
+        return interpolate(gridLogits(patchFeatures(input)), size: (height, width), mode: .bilinear)
+    }
+}
