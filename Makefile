@@ -3,7 +3,7 @@
 #   make test  installs what is missing and runs the test suite (what .ci/run calls)
 SWIFT ?= swift
 
-.PHONY: run test test-asan fuzz build release deps bench bench-server fixtures model-card default-model clip-model clean
+.PHONY: run test test-asan fuzz build release deps bench bench-server fixtures model-card default-model clip-model clip-localiser clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -26,6 +26,18 @@ models/clip-probe.safetensors: $(CLIP_HEAD)
 	bash scripts/fetch_pretrained.sh >/dev/null
 	.build/release/aidetect import .cache/pretrained/clip_encoder.int8.onnx --architecture $(CLIP_ARCH) \
 	  --head $(CLIP_HEAD) --output $@
+
+# The CLIP localiser (AI regions): the same encoder with the committed per-pixel head on its patch tokens
+# (`bash scripts/reproduce_stress.sh localise-clip` trains it; `localise --model`, `serve --localiser` take the file).
+CLIP_LOCALISER_HEAD = models/clip_patch_localiser.head.safetensors
+models/clip-localiser.safetensors: $(CLIP_LOCALISER_HEAD)
+	bash scripts/fetch_pretrained.sh >/dev/null
+	.build/release/aidetect import .cache/pretrained/clip_encoder.int8.onnx --architecture clip_patch_localiser \
+	  --head $(CLIP_LOCALISER_HEAD) --output $@
+
+clip-localiser: release
+	rm -f models/clip-localiser.safetensors
+	$(MAKE) --no-print-directory models/clip-localiser.safetensors
 
 test:
 	@bash scripts/install-deps.sh test

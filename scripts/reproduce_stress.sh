@@ -109,6 +109,8 @@ if [[ $STEP == all || $STEP == localise-clip ]]; then
   $A localise train --data $S --model clip_patch_localiser --weights .cache/pretrained/clip_encoder.int8.onnx --precision $P \
     --epochs "${EPOCHS:-40}" --batch-size 32 --output results/localise/clip_patch-native
   $A localise eval --data $S --model results/localise/clip_patch-native/best.safetensors --record --output results/localise/clip_patch-native
+  # The head (with the fitted threshold and the recorded test figures) that `make clip-localiser` assembles.
+  $A extract-head --model results/localise/clip_patch-native/best.safetensors --output models/clip_patch_localiser.head.safetensors
 fi
 if [[ $STEP == all || $STEP == boxes ]]; then
   S=.cache/splice-bench256

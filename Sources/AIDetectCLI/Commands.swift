@@ -87,8 +87,8 @@ struct ImportCheckpoint: ParsableCommand {
         let sd: [String: Tensor]
         var extra: [String: String] = [:]
         if checkpoint.lowercased().hasSuffix(".onnx") {
-            guard model is CLIPProbe || model is CLIPLayersProbe else {
-                throw ValidationError("ONNX import is supported for --architecture clip_vit_b16 and clip_vit_b16_layers only")
+            guard model is CLIPProbe || model is CLIPLayersProbe || model is CLIPPatchLocaliser else {
+                throw ValidationError("ONNX import is supported for --architecture clip_vit_b16, clip_vit_b16_layers and clip_patch_localiser only")
             }
             sd = try CLIPImporter.stateDict(onnxPath: checkpoint).reduce(into: [:]) { $0["encoder." + $1.key] = $1.value }
             let (missing, unexpected) = try model.loadStateDict(sd, strict: false)
@@ -200,18 +200,19 @@ struct TrainProbe: ParsableCommand {
 struct ExtractHead: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "extract-head",
-        abstract: "Write only the head (and calibration metadata) of a probe model, to rebuild it later with `import --head`.")
+        abstract: "Write only the head (and calibration metadata) of a probe model or a clip_patch_localiser, to rebuild it later with `import --head`.")
     @Option(help: "A model file written by train-probe.") var model: String
     @Option(help: "Output .safetensors holding the head tensors and the model's metadata.") var output: String
 
     func run() throws {
         let (tensors, meta) = try Safetensors.load(path: model)
+        // A probe's head sits on a feature extractor; the CLIP patch localiser's on the frozen encoder's tokens.
         guard let arch = meta["aidetect.model"], let entry = try? ModelRegistry.entry(arch),
-              let extractor = entry.make(ModelOptions(classes: 1)) as? FeatureExtractor else {
-            throw ValidationError("\(model) is not a probe model of a feature-extractor architecture")
+              let headKey = (entry.make(ModelOptions(classes: 1)) as? FeatureExtractor)?.headKey ?? (entry.name == "clip_patch_localiser" ? "head" : nil) else {
+            throw ValidationError("\(model) is neither a probe model of a feature-extractor architecture nor a clip_patch_localiser")
         }
-        let head = tensors.filter { $0.key.hasPrefix(extractor.headKey + ".") || $0.key.hasPrefix("attribution.") }
-        guard !head.isEmpty else { throw ValidationError("\(model) has no '\(extractor.headKey).' tensors") }
+        let head = tensors.filter { $0.key.hasPrefix(headKey + ".") || $0.key.hasPrefix("attribution.") }
+        guard !head.isEmpty else { throw ValidationError("\(model) has no '\(headKey).' tensors") }
         try Safetensors.save(head, metadata: meta, path: output)
         print("wrote \(output): \(head.keys.sorted().joined(separator: ", "))")
     }

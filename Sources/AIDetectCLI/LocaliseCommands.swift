@@ -243,6 +243,7 @@ struct LocaliseEvaluate: ParsableCommand {
         if let output {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
             try writeStudyReport(ev, name: "localisation", title: "Localisation: " + title, markdown: title + "\n\n" + ev.markdown, directory: output)
+            if let csv = ev.rowsCSV { try csv.write(toFile: (output as NSString).appendingPathComponent("localisation-images.csv"), atomically: true, encoding: .utf8) }
         }
     }
 }

@@ -176,6 +176,15 @@ public struct LocalisationEvaluation: Sendable, Codable {
         public var images = 0
     }
     public var pixel: Pixel
+    /// One scored image: its counts at the pixel cut, whether the fitted threshold flagged it, and where its parts
+    /// came from (the splice manifest's host and donor ids), for breakdowns by source.
+    public struct ImageRow: Sendable, Codable {
+        public var image: String, shape: String, area: Double, host: String, donor: String, pristine: Bool
+        public var tp: Double, fp: Double, fn: Double
+        public var flaggedByThreshold: Bool?
+    }
+    /// Every scored image (nil in reports written before it existed).
+    public var rows: [ImageRow]?
     /// Quartiles of pasted area (Q1 smallest); `areaBounds` holds their upper bounds.
     public var quartiles: [Pixel]
     public var areaBounds: [Double]
@@ -195,6 +204,7 @@ public struct LocalisationEvaluation: Sendable, Codable {
         struct Counts { var tp = 0.0, fp = 0.0, fn = 0.0, iouSum = 0.0, n = 0 }
         var perImage: [(area: Double, tp: Double, fp: Double, fn: Double)] = []
         var pristineFlagged = 0, pristine = 0, splicedFlagged = 0, fittedPristine = 0, fittedSpliced = 0
+        var rows: [ImageRow] = []
         for item in items {
             guard let image = try? ImageDecoder().decode(path: "\(root)/\(item.image)").image,
                   let mask = try? ImageDecoder().decode(path: "\(root)/\(item.mask)").image,
@@ -203,6 +213,8 @@ public struct LocalisationEvaluation: Sendable, Codable {
             let (tp, fp, fn) = pixelCounts(p, mask: mask, cut: threshold)
             let flagged = (tp + fp) / Double(image.width * image.height) >= imageThreshold
             let byFit = fitted.map { $0.statistic.score(p, width: image.width, height: image.height, cut: $0.cut) >= $0.threshold } ?? false
+            rows.append(ImageRow(image: item.image, shape: item.shape, area: item.area, host: item.real, donor: item.fake, pristine: item.isPristine,
+                                 tp: tp, fp: fp, fn: fn, flaggedByThreshold: fitted == nil ? nil : byFit))
             if item.isPristine {
                 pristine += 1
                 if flagged { pristineFlagged += 1 }
@@ -231,12 +243,23 @@ public struct LocalisationEvaluation: Sendable, Codable {
             return px
         }
         let (parts, bounds) = areaQuartiles(perImage) { $0.area }
-        return LocalisationEvaluation(pixel: summarise(perImage), quartiles: parts.map(summarise), areaBounds: bounds,
+        return LocalisationEvaluation(pixel: summarise(perImage), rows: rows, quartiles: parts.map(summarise), areaBounds: bounds,
                                       aiRateSpliced: perImage.isEmpty ? .nan : Double(splicedFlagged) / Double(perImage.count),
                                       aiRatePristine: pristine == 0 ? .nan : Double(pristineFlagged) / Double(pristine), pristine: pristine,
                                       fittedRateSpliced: fitted == nil || perImage.isEmpty ? nil : Double(fittedSpliced) / Double(perImage.count),
                                       fittedRatePristine: fitted == nil || pristine == 0 ? nil : Double(fittedPristine) / Double(pristine),
                                       pixelThreshold: Double(threshold))
+    }
+
+    /// The per-image rows as CSV (header first), or nil without rows.
+    public var rowsCSV: String? {
+        guard let rows else { return nil }
+        var s = "image,shape,area,host,donor,pristine,tp,fp,fn,flagged_by_threshold\n"
+        for r in rows {
+            s += [r.image, r.shape, String(format: "%.5f", r.area), Dataset.csvField(r.host), Dataset.csvField(r.donor), r.pristine ? "1" : "0",
+                  String(Int(r.tp)), String(Int(r.fp)), String(Int(r.fn)), r.flaggedByThreshold.map { $0 ? "1" : "0" } ?? ""].joined(separator: ",") + "\n"
+        }
+        return s
     }
 
     public var markdown: String {
