@@ -311,6 +311,20 @@ extension LocalisationThreshold {
     }
 }
 
+extension LocalisationThreshold {
+    /// What a per-pixel trainer does after its last epoch: the image-level "contains an AI region" threshold, fitted on
+    /// validation so that pristine images stay clean, saved into the model file and logged (a failure is logged, not thrown).
+    static func fitAfterTraining(model path: String, data: String, log: (String) -> Void) {
+        do {
+            let t = try fit(model: path, data: data)
+            log(String(format: "pixels from P >= %.2f; image-level threshold: %@ >= %.4f (validation: %.1f%% of %d pristine, %.1f%% of %d spliced flagged)",
+                       t.cut, t.statistic.rawValue, t.threshold, t.pristineFlagged * 100, t.pristine, t.splicedFlagged * 100, t.spliced))
+        } catch {
+            log("no image-level threshold fitted: \(error.localizedDescription)")
+        }
+    }
+}
+
 /// A localisation step that cannot be done with the data given.
 public struct ValidationFailure: Error, LocalizedError {
     public let message: String

@@ -184,13 +184,7 @@ public struct PatchLocaliserTrainer {
             }
             try checkpoint.save(head, epoch: epoch + 1, history: history)
         }
-        do {
-            let t = try LocalisationThreshold.fit(model: modelPath, data: config.data)
-            log(String(format: "pixels from P >= %.2f; image-level threshold: %@ >= %.4f (validation: %.1f%% of %d pristine, %.1f%% of %d spliced flagged)",
-                       t.cut, t.statistic.rawValue, t.threshold, t.pristineFlagged * 100, t.pristine, t.splicedFlagged * 100, t.spliced))
-        } catch {
-            log("no image-level threshold fitted: \(error.localizedDescription)")
-        }
+        LocalisationThreshold.fitAfterTraining(model: modelPath, data: config.data, log: log)
         return history
     }
 }

@@ -94,8 +94,9 @@ public final class CLIPVisionTransformer: Module {
         return out
     }
 
-    /// The token sequence after the last block; `blockOutputs` sees each block's output in turn.
-    func tokens(_ x: Tensor, blockOutputs: ((Tensor) -> Void)?) -> Tensor {
+    /// The token sequence after the last block (or after block `last`, where the encoder then stops); `blockOutputs`
+    /// sees each block's output in turn.
+    func tokens(_ x: Tensor, through last: Int? = nil, blockOutputs: ((Tensor) -> Void)?) -> Tensor {
         let n = x.size(0)
         let p = module(at: "conv1")!(x)
         let grid = (p.size(2), p.size(3))
@@ -105,7 +106,7 @@ public final class CLIPVisionTransformer: Module {
         h = concatenated([cls, h], axis: 1)
         let pos = resizedPositionEmbedding(parameter("positional_embedding").unsqueezed(axis: 0), grid: imageSize / patch, newGrid: grid)
         h = module(at: "ln_pre")!(h + pos)
-        for (i, b) in blocks.enumerated() {
+        for (i, b) in blocks.prefix((last ?? blocks.count - 1) + 1).enumerated() {
             h = hooked("resblocks.\(i)", b(h))
             blockOutputs?(h)
         }
@@ -171,20 +172,10 @@ extension CLIPVisionTransformer {
     /// (0-based), [N, 1 + h*w, width] each, in the order asked; the encoder runs only as far as the last one asked.
     public func blockTokens(_ x: Tensor, blocks wanted: [Int]) -> [Tensor] {
         precondition(wanted.allSatisfy { blocks.indices.contains($0) }, "blockTokens: blocks \(wanted) outside 0..<\(blocks.count)")
-        let n = x.size(0)
-        let p = module(at: "conv1")!(x)
-        let grid = (p.size(2), p.size(3))
-        var h = p.flattened(start: 2).transposed(1, 2)
-        let cls = parameter("class_embedding").reshaped([1, 1, width]).expanded([n, 1, width])
-        h = concatenated([cls, h], axis: 1)
-        let pos = resizedPositionEmbedding(parameter("positional_embedding").unsqueezed(axis: 0), grid: imageSize / patch, newGrid: grid)
-        h = module(at: "ln_pre")!(h + pos)
-        var out: [Int: Tensor] = [:]
-        for i in 0...(wanted.max() ?? -1) {
-            h = hooked("resblocks.\(i)", blocks[i](h))
-            if wanted.contains(i) { out[i] = h }
-        }
-        return wanted.map { out[$0]! }
+        guard let last = wanted.max() else { return [] }
+        var outputs: [Tensor] = []
+        _ = tokens(x, through: last) { outputs.append($0) }
+        return wanted.map { outputs[$0] }
     }
 }
 
