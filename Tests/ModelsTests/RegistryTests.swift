@@ -23,7 +23,7 @@ struct RegistryTests {
                         "resnext101_32x8d", "swin_tiny_patch4_window7_224", "swin_small_patch4_window7_224",
                         "resnet20", "resnet32", "resnet44", "resnet56", "vit_tiny_patch16_224", "vit_small_patch16_224",
                         "vit_base_patch16_224", "vit_tiny_patch4_32", "fcn_resnet50", "unet_small", "efficientnet_lite0", "clip_vit_b16",
-                        "clip_vit_b16_layers"]
+                        "clip_vit_b16_layers", "clip_patch_localiser"]
         #expect(Set(ModelRegistry.names) == Set(expected))
         #expect(throws: ModelError.self) { try ModelRegistry.create("resnet999") }
         #expect((try? ModelRegistry.entry("resnet18.aidetect_v1"))?.name == "resnet18")
@@ -45,9 +45,11 @@ struct RegistryTests {
         }
         #expect(y.isfinite().all().item() == 1, "\(name) produced non-finite values")
         (y * y).mean().backward()
-        // The multi-layer CLIP head reads the blocks' class tokens, not the encoder's projected embedding: its final
-        // LayerNorm and projection are kept (the encoder stays loadable from CLIP's weights) but unused.
-        let unused: Set<String> = name == "clip_vit_b16_layers" ? ["encoder.proj", "encoder.ln_post.weight", "encoder.ln_post.bias"] : []
+        // The multi-layer CLIP head reads the blocks' class tokens and the CLIP localiser their patch tokens, not the
+        // encoder's projected embedding: its final LayerNorm and projection are kept (the encoder stays loadable from
+        // CLIP's weights) but unused.
+        let unused: Set<String> = ["clip_vit_b16_layers", "clip_patch_localiser"].contains(name)
+            ? ["encoder.proj", "encoder.ln_post.weight", "encoder.ln_post.bias"] : []
         let withoutGrad = model.namedParameters().filter { $0.1.grad == nil && !unused.contains($0.0) }.map(\.0)
         #expect(withoutGrad.isEmpty, "\(name): no gradient for \(withoutGrad.prefix(5))")
         let bad = model.namedParameters().filter { ($0.1.grad?.isfinite().all().item() ?? 1) != 1 }.map(\.0)
